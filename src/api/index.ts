@@ -1,0 +1,5 @@
+/** api: resource types, errors, request shapes, defaulting and validation (no I/O). */
+export * from "./meta.js";
+export * from "./core.js";
+export * from "./errors.js";
+export * from "./request.js";
