@@ -25,7 +25,11 @@ export interface PodSpec {
   terminationGracePeriodSeconds?: number;
   activeDeadlineSeconds?: number;
   dnsPolicy?: DNSPolicy;
-  dnsConfig?: { nameservers?: string[]; searches?: string[]; options?: { name: string; value?: string }[] };
+  dnsConfig?: {
+    nameservers?: string[];
+    searches?: string[];
+    options?: { name: string; value?: string }[];
+  };
   nodeSelector?: Record<string, string>;
   serviceAccountName?: string;
   serviceAccount?: string;
@@ -346,7 +350,11 @@ export interface EndpointPort {
   appProtocol?: string;
 }
 export interface Endpoints extends KubeObject {
-  subsets?: { addresses?: EndpointAddress[]; notReadyAddresses?: EndpointAddress[]; ports?: EndpointPort[] }[];
+  subsets?: {
+    addresses?: EndpointAddress[];
+    notReadyAddresses?: EndpointAddress[];
+    ports?: EndpointPort[];
+  }[];
 }
 
 export interface ConfigMap extends KubeObject {
@@ -457,7 +465,8 @@ export function objectReference(obj: KubeObject, fieldPath?: string): ObjectRefe
   if (obj.metadata.namespace !== undefined) ref.namespace = obj.metadata.namespace;
   if (obj.metadata.name !== undefined) ref.name = obj.metadata.name;
   if (obj.metadata.uid !== undefined) ref.uid = obj.metadata.uid;
-  if (obj.metadata.resourceVersion !== undefined) ref.resourceVersion = obj.metadata.resourceVersion;
+  if (obj.metadata.resourceVersion !== undefined)
+    ref.resourceVersion = obj.metadata.resourceVersion;
   if (fieldPath !== undefined) ref.fieldPath = fieldPath;
   return ref;
 }

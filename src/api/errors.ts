@@ -49,7 +49,12 @@ export class ApiError extends Error {
   readonly code: number;
   readonly details: StatusDetails | undefined;
 
-  constructor(reason: ApiErrorReason, message: string, details?: StatusDetails, opts?: { cause?: unknown }) {
+  constructor(
+    reason: ApiErrorReason,
+    message: string,
+    details?: StatusDetails,
+    opts?: { cause?: unknown },
+  ) {
     super(message, opts);
     this.name = "ApiError";
     this.reason = reason;
@@ -74,7 +79,9 @@ export class ApiError extends Error {
 
   /** Rebuilds an ApiError from a Status body (HTTP transport, client side). */
   static fromStatus(status: Partial<Status>, httpCode: number): ApiError {
-    const reason = (Object.keys(CODES) as ApiErrorReason[]).includes(status.reason as ApiErrorReason)
+    const reason = (Object.keys(CODES) as ApiErrorReason[]).includes(
+      status.reason as ApiErrorReason,
+    )
       ? (status.reason as ApiErrorReason)
       : reasonForCode(httpCode);
     return new ApiError(reason, status.message ?? `HTTP ${httpCode}`, status.details);
@@ -95,7 +102,11 @@ export function notFound(resource: string, name: string): ApiError {
 /** `<resource> "<name>" already exists`. */
 export function alreadyExists(resource: string, name: string): ApiError {
   const [res, group] = splitQualified(resource);
-  return new ApiError("AlreadyExists", `${resource} "${name}" already exists`, { name, group, kind: res });
+  return new ApiError("AlreadyExists", `${resource} "${name}" already exists`, {
+    name,
+    group,
+    kind: res,
+  });
 }
 
 /** The optimistic-concurrency conflict upstream returns for a stale resourceVersion. */
@@ -191,7 +202,9 @@ export function fieldErrorBody(e: FieldError): string {
     case "NotFound":
       return `Not found: ${renderValue(e.value)}`;
     case "NotSupported": {
-      const sup = e.supported?.length ? `: supported values: ${e.supported.map((s) => JSON.stringify(s)).join(", ")}` : "";
+      const sup = e.supported?.length
+        ? `: supported values: ${e.supported.map((s) => JSON.stringify(s)).join(", ")}`
+        : "";
       return `Unsupported value: ${renderValue(e.value)}${sup}`;
     }
     case "TooLong":
@@ -220,10 +233,14 @@ export function invalid(kind: string, name: string, errors: FieldError[], group 
     message: fieldErrorBody(e),
     field: e.field,
   }));
-  return new ApiError("Invalid", `${kind}${group ? `.${group}` : ""} "${name}" is invalid: ${joined}`, {
-    name,
-    group,
-    kind,
-    causes,
-  });
+  return new ApiError(
+    "Invalid",
+    `${kind}${group ? `.${group}` : ""} "${name}" is invalid: ${joined}`,
+    {
+      name,
+      group,
+      kind,
+      causes,
+    },
+  );
 }

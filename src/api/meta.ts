@@ -99,7 +99,11 @@ export interface DeleteOptions {
 /** metav1.LabelSelector. */
 export interface LabelSelector {
   matchLabels?: Record<string, string>;
-  matchExpressions?: { key: string; operator: "In" | "NotIn" | "Exists" | "DoesNotExist"; values?: string[] }[];
+  matchExpressions?: {
+    key: string;
+    operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
+    values?: string[];
+  }[];
 }
 
 /** `namespace/name` (or `name` for cluster-scoped objects): the key controllers queue. */

@@ -1,2 +1,9 @@
 /** client: typed Client over a Transport, informers. */
-export type { Transport, ListOptions, WriteOptions, PatchType, ResourceClient, ResourceRef } from "./types.js";
+export type {
+  Transport,
+  ListOptions,
+  WriteOptions,
+  PatchType,
+  ResourceClient,
+  ResourceRef,
+} from "./types.js";

@@ -50,12 +50,22 @@ export interface ResourceClient<T extends KubeObject> {
   update(obj: T, opts?: WriteOptions): Promise<T>;
   /** PUT to the `status` subresource. */
   updateStatus(obj: T, opts?: WriteOptions): Promise<T>;
-  patch(name: string, type: PatchType, patch: unknown, opts?: WriteOptions & { subresource?: string; force?: boolean }): Promise<T>;
+  patch(
+    name: string,
+    type: PatchType,
+    patch: unknown,
+    opts?: WriteOptions & { subresource?: string; force?: boolean },
+  ): Promise<T>;
   /** Returns the object (graceful deletion in progress) or undefined when it is gone. */
   delete(name: string, opts?: CallOptions & DeleteOptions): Promise<T | undefined>;
   watch(opts: ListOptions & { signal: AbortSignal }): AsyncIterable<WatchEvent<T>>;
   /** POST to a subresource (`binding`, `eviction`) and return the decoded response. */
-  createSubresource(name: string, subresource: string, body: unknown, opts?: CallOptions): Promise<unknown>;
+  createSubresource(
+    name: string,
+    subresource: string,
+    body: unknown,
+    opts?: CallOptions,
+  ): Promise<unknown>;
 }
 
 /** Identifies a resource: API group (`""` for core), version and plural name. */

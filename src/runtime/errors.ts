@@ -1,5 +1,6 @@
 /** Runtime error reasons (STYLE.md §5). */
-export type RuntimeErrorReason = "NotFound" | "AlreadyExists" | "InvalidState" | "Unavailable" | "Failed";
+export type RuntimeErrorReason =
+  "NotFound" | "AlreadyExists" | "InvalidState" | "Unavailable" | "Failed";
 
 /** An error from the runtime layer; a tool failure keeps command, exit code and stderr tail. */
 export class RuntimeError extends Error {

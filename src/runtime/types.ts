@@ -224,10 +224,17 @@ export interface RuntimeService {
   /** Removes a stopped sandbox and all its containers. Idempotent for unknown ids. */
   removePodSandbox(id: SandboxId, opts?: CallOptions): Promise<void>;
   podSandboxStatus(id: SandboxId, opts?: CallOptions): Promise<SandboxStatus>;
-  listPodSandboxes(filter?: { labels?: Record<string, string> }, opts?: CallOptions): Promise<SandboxStatus[]>;
+  listPodSandboxes(
+    filter?: { labels?: Record<string, string> },
+    opts?: CallOptions,
+  ): Promise<SandboxStatus[]>;
 
   /** Creates (does not start) a container in the sandbox. */
-  createContainer(sandbox: SandboxId, config: ContainerConfig, opts?: CallOptions): Promise<ContainerId>;
+  createContainer(
+    sandbox: SandboxId,
+    config: ContainerConfig,
+    opts?: CallOptions,
+  ): Promise<ContainerId>;
   /** Starts a created container; a failure leaves it exited with reason StartError, exit 128, and throws. */
   startContainer(id: ContainerId, opts?: CallOptions): Promise<void>;
   /** Stop signal, up to `graceMs`, then SIGKILL; resolves after the exit. Idempotent. */
@@ -235,10 +242,18 @@ export interface RuntimeService {
   /** Removes an exited container (bundle, rootfs, state). Running ones are killed first. Idempotent. */
   removeContainer(id: ContainerId, opts?: CallOptions): Promise<void>;
   containerStatus(id: ContainerId, opts?: CallOptions): Promise<ContainerStatus>;
-  listContainers(filter?: { sandboxId?: SandboxId; labels?: Record<string, string> }, opts?: CallOptions): Promise<ContainerStatus[]>;
+  listContainers(
+    filter?: { sandboxId?: SandboxId; labels?: Record<string, string> },
+    opts?: CallOptions,
+  ): Promise<ContainerStatus[]>;
 
   /** Runs `argv` in the container; kills it after `timeoutMs` (timedOut=true). */
-  execSync(id: ContainerId, argv: string[], timeoutMs: number, opts?: CallOptions): Promise<ExecResult>;
+  execSync(
+    id: ContainerId,
+    argv: string[],
+    timeoutMs: number,
+    opts?: CallOptions,
+  ): Promise<ExecResult>;
   /** Starts `argv` in the container with streams. */
   exec(id: ContainerId, argv: string[], opts: StreamOptions): Promise<StreamSession>;
   /** Attaches to the container's main process streams. */
@@ -298,7 +313,10 @@ export interface PullProgress {
  */
 export interface ImageService {
   /** Pulls `ref` (normalized or not) and returns the image id. */
-  pullImage(ref: string, opts?: CallOptions & { auth?: AuthConfig; onProgress?: (p: PullProgress) => void }): Promise<string>;
+  pullImage(
+    ref: string,
+    opts?: CallOptions & { auth?: AuthConfig; onProgress?: (p: PullProgress) => void },
+  ): Promise<string>;
   /** The image for a reference or id, or undefined when absent. */
   imageStatus(ref: string, opts?: CallOptions): Promise<Image | undefined>;
   listImages(opts?: CallOptions): Promise<Image[]>;

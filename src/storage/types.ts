@@ -44,7 +44,11 @@ export interface Store {
    * that falls too far behind is ended with Expired rather than blocking writers. Ends
    * without error when the signal aborts.
    */
-  watch(prefix: string, fromRevision: number, opts: { signal: AbortSignal }): AsyncIterable<StoreEvent>;
+  watch(
+    prefix: string,
+    fromRevision: number,
+    opts: { signal: AbortSignal },
+  ): AsyncIterable<StoreEvent>;
   /** Current global revision. */
   currentRevision(): Promise<number>;
   /** Drops history at or below `revision` (watches from there get Expired). */

@@ -32,7 +32,8 @@ export class BackOff {
     this.initialMs = opts.initialMs ?? 10_000;
     this.maxMs = opts.maxMs ?? 300_000;
     if (!(this.initialMs > 0)) throw new RangeError(`initialMs must be > 0, got ${this.initialMs}`);
-    if (!(this.maxMs >= this.initialMs)) throw new RangeError(`maxMs must be >= initialMs, got ${this.maxMs}`);
+    if (!(this.maxMs >= this.initialMs))
+      throw new RangeError(`maxMs must be >= initialMs, got ${this.maxMs}`);
   }
 
   /** Current delay for `key`, 0 when there is no entry. */
@@ -74,7 +75,8 @@ export class BackOff {
   /** Removes entries idle for more than 2 × max. */
   gc(): void {
     const now = this.#clock.now();
-    for (const [k, e] of this.#entries) if (now - e.lastUpdateMs > 2 * this.maxMs) this.#entries.delete(k);
+    for (const [k, e] of this.#entries)
+      if (now - e.lastUpdateMs > 2 * this.maxMs) this.#entries.delete(k);
   }
 
   /** Snapshot for persistence across restarts. */

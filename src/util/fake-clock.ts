@@ -49,9 +49,7 @@ export class FakeClock implements Clock {
   async advance(ms: number): Promise<void> {
     const target = this.#now + ms;
     for (;;) {
-      const due = this.#sleepers
-        .filter((s) => s.at <= target)
-        .sort((a, b) => a.at - b.at)[0];
+      const due = this.#sleepers.filter((s) => s.at <= target).sort((a, b) => a.at - b.at)[0];
       if (due === undefined) break;
       this.#now = Math.max(this.#now, due.at);
       this.#sleepers = this.#sleepers.filter((s) => s !== due);

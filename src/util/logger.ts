@@ -28,12 +28,14 @@ export interface StreamLoggerOptions {
 /** A Logger writing one logfmt-like line per call. */
 export class StreamLogger implements Logger {
   readonly #write: (line: string) => void;
+  readonly #levelName: LogLevel;
   readonly #level: number;
   readonly #fields: LogFields;
 
   constructor(opts: StreamLoggerOptions = {}) {
     this.#write = opts.write ?? ((line) => process.stderr.write(line));
-    this.#level = LEVELS[opts.level ?? "info"];
+    this.#levelName = opts.level ?? "info";
+    this.#level = LEVELS[this.#levelName];
     this.#fields = opts.fields ?? {};
   }
 
@@ -52,7 +54,7 @@ export class StreamLogger implements Logger {
   with(fields: LogFields): Logger {
     return new StreamLogger({
       write: this.#write,
-      level: (Object.keys(LEVELS) as LogLevel[]).find((l) => LEVELS[l] === this.#level) ?? "info",
+      level: this.#levelName,
       fields: { ...this.#fields, ...fields },
     });
   }

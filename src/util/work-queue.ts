@@ -38,7 +38,9 @@ export class WorkQueue {
   /** Queues `key` after `ms`; the timer ends early, dropping the add, when `signal` aborts. */
   addAfter(key: string, ms: number, signal: AbortSignal): void {
     this.#clock.sleep(ms, signal).then(
-      () => this.add(key),
+      () => {
+        this.add(key);
+      },
       () => undefined, // aborted: the queue is shutting down, the add is moot
     );
   }
