@@ -74,7 +74,7 @@ function formatValue(v: unknown): string {
     return JSON.stringify(v.message + cause);
   }
   if (typeof v === "string") return /^[\w./:@-]+$/.test(v) ? v : JSON.stringify(v);
-  return JSON.stringify(v) ?? "undefined";
+  return v === undefined ? "undefined" : JSON.stringify(v);
 }
 
 /** A Logger that drops everything (unit tests). */
