@@ -1,0 +1,4 @@
+/** `podrun image import|ls|rm|prune`. */
+export function imageCommand(args: string[]): Promise<number> {
+  return Promise.reject(new Error(`image ${args.join(" ")}: being wired`));
+}
