@@ -26,7 +26,7 @@ function layerBlock(mod, allowed) {
     if (allowed.includes(other)) {
       // Allowed module: only through its index.ts.
       patterns.push({
-        regex: `(^|/)${other}/(?!index\\.js$).+`,
+        regex: `(^|/)${other}/(?!index\\.js$|testing/).+`,
         message: `import ${other}/ only through its index.ts (STYLE.md §1)`,
       });
     } else {

@@ -1,0 +1,2 @@
+/** controllers: reconcilers that keep derived objects in step (endpoints, …). */
+export * from "./endpoints/index.js";
