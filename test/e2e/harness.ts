@@ -102,7 +102,7 @@ export interface Cluster {
   k(args: string[], opts?: RunOptions & { version?: string }): Promise<string>;
   /** Runs any command inside the cluster's network namespace. */
   inNetns(cmd: string, args: string[], opts?: RunOptions): Promise<RunResult>;
-  /** Waits until `jsonpath` of `kind/name` equals `want` (polls kubectl). */
+  /** Waits until `jsonpath` of `resource` (`pod/x`, or `pod/x -n ns`) equals `want` (polls kubectl). */
   waitFor(
     resource: string,
     jsonpath: string,
@@ -203,7 +203,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       const deadline = Date.now() + timeoutMs;
       let last = "";
       for (;;) {
-        const r = await kubectl(["get", resource, "-o", `jsonpath=${jsonpath}`]);
+        const r = await kubectl(["get", ...resource.split(" "), "-o", `jsonpath=${jsonpath}`]);
         last = r.code === 0 ? r.stdout : r.stderr;
         if (r.code === 0 && (typeof want === "string" ? last === want : want.test(last)))
           return last;
