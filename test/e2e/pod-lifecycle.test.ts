@@ -325,9 +325,7 @@ spec:
   restartPolicy: Never
   containers: [{name: app, image: busybox:1.28, command: ['sh', '-c', 'cat /etc/resolv.conf; echo ---; cat /etc/hosts; echo ---; hostname']}]
 `);
-    await c
-      .waitFor("pod/dns -n team", "{.status.phase}", "Succeeded")
-      .catch(async () => c.waitFor("pod/dns", "{.status.phase}", "Succeeded"));
+    await c.waitFor("pod/dns -n team", "{.status.phase}", "Succeeded");
     const out = await c.k(["logs", "-n", "team", "dns"]);
     const [resolv = "", hosts = "", hostname = ""] = out.split("---\n");
     assert.match(resolv, /^search team\.svc\.cluster\.local svc\.cluster\.local cluster\.local/m);
