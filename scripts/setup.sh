@@ -30,8 +30,12 @@ fi
 
 # Build when any source is newer than the last build.
 stamp=dist/.build-stamp
-if [ ! -f "$stamp" ] || [ -n "$(find src tsconfig.json tsconfig.build.json package.json -newer "$stamp" -print -quit)" ]; then
+if [ ! -f "$stamp" ] || [ -n "$(find src tsconfig.json tsconfig.build.json package.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
   echo "setup: building" >&2
   npx tsc -p tsconfig.build.json
+  # Data files the compiled code reads next to itself.
+  mkdir -p dist/apiserver/http
+  rm -rf dist/apiserver/http/openapi-data
+  cp -r src/apiserver/http/openapi-data dist/apiserver/http/openapi-data
   touch "$stamp"
 fi
