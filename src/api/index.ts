@@ -3,3 +3,4 @@ export * from "./meta.js";
 export * from "./core.js";
 export * from "./errors.js";
 export * from "./request.js";
+export * from "./validation/index.js";
