@@ -1,4 +1,6 @@
+import { runCli } from "../cli/index.js";
+
 /** The small kubectl: get, describe, apply, delete, logs. */
 export function cliCommand(argv: string[]): Promise<number> {
-  return Promise.reject(new Error(`${argv.join(" ")}: being wired`));
+  return runCli(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env });
 }

@@ -1,6 +1,75 @@
+// `podrun reset`: removes everything a cluster made on this machine — containers, sandboxes
+// (and with them conmon processes, overlay mounts, netns pins, CNI allocations, pod cgroups),
+// volume mounts under the data dir, the proxy's nftables table and the bridge. Idempotent.
+// The data dir itself (state.db, images) stays; delete it to start from scratch.
+import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { promisify } from "node:util";
+import { OciImageStore, RuncRuntime } from "../runtime/index.js";
+import { runNft } from "../proxy/index.js";
+import { StreamLogger, SystemClock } from "../util/index.js";
+import { PAUSE_IMAGE } from "./builtin-images.js";
 import type { NodeConfig } from "./config.js";
+import { gatewayOf, removeBridge } from "./host-network.js";
 
-/** Removes everything a cluster made on this machine. */
-export function reset(config: NodeConfig): Promise<number> {
-  return Promise.reject(new Error(`reset is being wired (data dir ${config.dataDir})`));
+const exec = promisify(execFile);
+
+/** Removes everything a cluster made on this machine. Returns the exit code. */
+export async function reset(config: NodeConfig): Promise<number> {
+  const logger = new StreamLogger({ level: config.logLevel });
+  const clock = new SystemClock();
+  const images = new OciImageStore({ root: path.join(config.dataDir, "images"), logger, clock });
+  const runtime = new RuncRuntime({
+    root: path.join(config.dataDir, "runtime"),
+    runRoot: config.runDir,
+    runcPath: config.runcPath,
+    conmonPath: config.conmonPath,
+    cniBinDir: config.cniBinDir,
+    cniConfig: {
+      bridge: config.bridgeName,
+      subnet: config.podCIDR,
+      gateway: gatewayOf(config.podCIDR).gateway,
+    },
+    cgroupRoot: config.cgroupRoot,
+    pauseImage: PAUSE_IMAGE,
+    layers: images,
+    clock,
+    logger,
+  });
+  let failures = 0;
+  for (const sb of await runtime.listPodSandboxes()) {
+    try {
+      await runtime.stopPodSandbox(sb.id);
+      await runtime.removePodSandbox(sb.id);
+    } catch (err) {
+      failures++;
+      logger.error("could not remove sandbox", { sandbox: sb.id, err });
+    }
+  }
+  for (const c of await runtime.listContainers()) {
+    try {
+      await runtime.removeContainer(c.id);
+    } catch (err) {
+      failures++;
+      logger.error("could not remove container", { container: c.id, err });
+    }
+  }
+  // Volume mounts (tmpfs for secrets and memory emptyDirs, binds) under the data dir, deepest first.
+  const mounts = (await readFile("/proc/self/mounts", "utf8"))
+    .split("\n")
+    .map((l) => l.split(" ")[1] ?? "")
+    .filter((m) => m.startsWith(config.dataDir + "/"))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) {
+    await exec("umount", ["-l", m.replace(/\\040/g, " ")]).catch((err: unknown) => {
+      failures++;
+      logger.error("could not unmount", { mount: m, err });
+    });
+  }
+  await runNft("nft", "add table ip podrun\ndelete table ip podrun\n").catch((err: unknown) => {
+    logger.warn("could not remove the proxy table", { err });
+  });
+  await removeBridge(config.bridgeName);
+  return failures === 0 ? 0 : 1;
 }

@@ -1,0 +1,606 @@
+import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import * as path from "node:path";
+import type {
+  ConfigMap,
+  Container,
+  DownwardAPIVolumeFile,
+  KeyToPath,
+  Pod,
+  Secret,
+  Volume,
+  VolumeProjection,
+} from "../../api/index.js";
+import type { Mount } from "../../runtime/index.js";
+import { abortReason, type Clock, type Logger } from "../../util/index.js";
+import {
+  ContainerConfigError,
+  expandVars,
+  extractMetadataField,
+  resourceFieldValue,
+  type EnvDeps,
+} from "../env.js";
+import { intValue } from "../resources.js";
+import { isCode, writeAtomic, type FileProjection } from "./atomic-writer.js";
+import { SystemMounter, type Mounter } from "./mounter.js";
+
+export { SystemMounter, type Mounter } from "./mounter.js";
+export { writeAtomic, type FileProjection } from "./atomic-writer.js";
+
+/** Where volume contents come from. Getters resolve undefined for a missing object. */
+export interface VolumeSources {
+  getConfigMap(ns: string, name: string): Promise<ConfigMap | undefined>;
+  getSecret(ns: string, name: string): Promise<Secret | undefined>;
+  /** Issues a service-account token; when absent, projected token files are skipped. */
+  serviceAccountToken?(pod: Pod, audience: string, expirationSeconds: number): Promise<string>;
+  /** Cluster CA bundle: the `ca.crt` of `kube-root-ca.crt` when that ConfigMap is absent. */
+  caPem?: string;
+}
+
+/** Options of {@link VolumeManager}. */
+export interface VolumeManagerOptions {
+  /** Root of the pod directories (`<podsDir>/<uid>/volumes/…`, PL-VOL-1). */
+  podsDir: string;
+  sources: VolumeSources;
+  logger: Logger;
+  clock: Clock;
+  /** tmpfs mounts. @default new SystemMounter() */
+  mounter?: Mounter;
+  /** Node allocatable, for memory emptyDir sizes and downwardAPI resource files. @default unset (no cap) */
+  nodeAllocatable?: EnvDeps["nodeAllocatable"];
+}
+
+/**
+ * A volume could not be set up. `message` is the FailedMount event text
+ * (`MountVolume.SetUp failed for volume "<vol>" : <detail>`, PL-EVT); `detail` is the cause text.
+ */
+export class VolumeSetupError extends Error {
+  readonly volume: string;
+  readonly detail: string;
+  constructor(volume: string, detail: string, options?: ErrorOptions) {
+    super(`MountVolume.SetUp failed for volume "${volume}" : ${detail}`, options);
+    this.name = "VolumeSetupError";
+    this.volume = volume;
+    this.detail = detail;
+  }
+}
+
+/** Plugin directory names (PL-VOL-1). */
+export type VolumePlugin =
+  | "kubernetes.io~empty-dir"
+  | "kubernetes.io~host-path"
+  | "kubernetes.io~configmap"
+  | "kubernetes.io~secret"
+  | "kubernetes.io~downward-api"
+  | "kubernetes.io~projected";
+
+/** The plugin of a volume, or undefined for unsupported kinds. */
+export function volumePlugin(v: Volume): VolumePlugin | undefined {
+  if (v.emptyDir !== undefined) return "kubernetes.io~empty-dir";
+  if (v.hostPath !== undefined) return "kubernetes.io~host-path";
+  if (v.configMap !== undefined) return "kubernetes.io~configmap";
+  if (v.secret !== undefined) return "kubernetes.io~secret";
+  if (v.downwardAPI !== undefined) return "kubernetes.io~downward-api";
+  if (v.projected !== undefined) return "kubernetes.io~projected";
+  return undefined;
+}
+
+const DEFAULT_MODE = 0o644;
+const DEFAULT_TOKEN_EXPIRATION_SECONDS = 3600;
+const KUBE_ROOT_CA = "kube-root-ca.crt";
+
+const PROPAGATION: Record<string, Mount["propagation"]> = {
+  None: "private",
+  HostToContainer: "rslave",
+  Bidirectional: "rshared",
+};
+
+/**
+ * Sets up, refreshes and tears down pod volumes below `podsDir` (PL-VOL-1..12).
+ *
+ * Concurrency: calls for one pod UID are serialized internally (setUp, refresh, tearDown); calls for different pods run concurrently. setUp and refresh are idempotent:
+ * existing directories and mounts are kept, projected content is rewritten only when it changed.
+ * An aborted signal stops between volumes with the signal's reason. Setup failures are
+ * VolumeSetupError (one per call: the first volume that failed); I/O failures during tearDown
+ * are rethrown with the path.
+ */
+export class VolumeManager {
+  readonly #podsDir: string;
+  readonly #sources: VolumeSources;
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+  readonly #mounter: Mounter;
+  readonly #allocatable: EnvDeps["nodeAllocatable"] | undefined;
+  readonly #locks = new Map<string, Promise<void>>();
+
+  constructor(opts: VolumeManagerOptions) {
+    if (!path.isAbsolute(opts.podsDir)) {
+      throw new RangeError(`podsDir ${JSON.stringify(opts.podsDir)} must be absolute`);
+    }
+    this.#podsDir = opts.podsDir;
+    this.#sources = opts.sources;
+    this.#logger = opts.logger;
+    this.#clock = opts.clock;
+    this.#mounter = opts.mounter ?? new SystemMounter();
+    this.#allocatable = opts.nodeAllocatable;
+  }
+
+  /** `<podsDir>/<uid>`. */
+  podDir(podUid: string): string {
+    return path.join(this.#podsDir, podUid);
+  }
+
+  /** Host directory of one volume (PL-VOL-1); a hostPath volume's own path. */
+  volumeDir(pod: Pod, v: Volume): string {
+    if (v.hostPath !== undefined) return v.hostPath.path;
+    const plugin = volumePlugin(v) ?? "kubernetes.io~unsupported";
+    return path.join(this.podDir(pod.metadata.uid ?? ""), "volumes", plugin, v.name);
+  }
+
+  /**
+   * Makes every volume of the pod ready (PL-VOL-2): emptyDir dirs/tmpfs, hostPath type checks,
+   * configMap/secret/downwardAPI/projected contents through the atomic writer.
+   */
+  setUp(pod: Pod, signal: AbortSignal): Promise<void> {
+    return this.#serialize(pod.metadata.uid ?? "", async () => {
+      for (const v of pod.spec.volumes ?? []) {
+        if (signal.aborted) throw abortReason(signal);
+        await this.#setUpVolume(pod, v, signal);
+      }
+    });
+  }
+
+  /** Re-projects ConfigMap/Secret/downwardAPI/projected contents (PL-VOL-8). */
+  refresh(pod: Pod, signal: AbortSignal): Promise<void> {
+    return this.#serialize(pod.metadata.uid ?? "", async () => {
+      for (const v of pod.spec.volumes ?? []) {
+        if (signal.aborted) throw abortReason(signal);
+        if (v.emptyDir !== undefined || v.hostPath !== undefined) continue;
+        await this.#setUpVolume(pod, v, signal);
+      }
+    });
+  }
+
+  /**
+   * The runtime mounts of one container, in `volumeMounts` order (PL-VOL-10/11). The managed
+   * /etc/hosts, resolv.conf and hostname files are the caller's (PL-DNS-10).
+   * configMap/secret/downwardAPI/projected volumes are always read-only. `subPath`/`subPathExpr`
+   * (expanded from `env`) are created when missing and must stay inside the volume.
+   * Throws ContainerConfigError (CreateContainerConfigError) for bad sub-paths or unknown volumes.
+   */
+  mountsFor(pod: Pod, container: Container, env: Map<string, string>): Mount[] {
+    const volumes = new Map((pod.spec.volumes ?? []).map((v) => [v.name, v]));
+    const out: Mount[] = [];
+    for (const vm of container.volumeMounts ?? []) {
+      const v = volumes.get(vm.name);
+      if (v === undefined || volumePlugin(v) === undefined) {
+        throw new ContainerConfigError(
+          `cannot find volume "${vm.name}" to mount into container "${container.name}"`,
+        );
+      }
+      let hostPath = this.volumeDir(pod, v);
+      let subPath = vm.subPath ?? "";
+      if (vm.subPathExpr !== undefined && vm.subPathExpr !== "") {
+        subPath = expandSubPathExpr(vm.subPathExpr, env);
+      }
+      if (subPath !== "") hostPath = prepareSubPath(hostPath, subPath);
+      const isProjection =
+        v.configMap !== undefined ||
+        v.secret !== undefined ||
+        v.downwardAPI !== undefined ||
+        v.projected !== undefined;
+      const m: Mount = {
+        containerPath: vm.mountPath,
+        hostPath,
+        type: "bind",
+        readOnly: vm.readOnly === true || isProjection,
+      };
+      const prop = PROPAGATION[vm.mountPropagation ?? "None"];
+      if (prop !== undefined) m.propagation = prop;
+      out.push(m);
+    }
+    return out;
+  }
+
+  /** Unmounts every mount below the pod directory and removes it. Idempotent. */
+  tearDown(podUid: string): Promise<void> {
+    return this.#serialize(podUid, async () => {
+      const dir = this.podDir(podUid);
+      for (const m of await this.#mounter.mountsUnder(dir)) {
+        await this.#mounter.unmount(m);
+      }
+      await fsp.rm(dir, { recursive: true, force: true });
+      this.#logger.debug("pod volumes removed", { podUid });
+    });
+  }
+
+  async #serialize(uid: string, fn: () => Promise<void>): Promise<void> {
+    const prev = this.#locks.get(uid) ?? Promise.resolve();
+    // The next call waits for this one whatever its outcome; the outcome goes to our caller.
+    const next = prev.then(fn, fn);
+    const settled = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#locks.set(uid, settled);
+    try {
+      await next;
+    } finally {
+      if (this.#locks.get(uid) === settled) this.#locks.delete(uid);
+    }
+  }
+
+  async #setUpVolume(pod: Pod, v: Volume, signal: AbortSignal): Promise<void> {
+    try {
+      await this.#setUpVolumeInner(pod, v, signal);
+    } catch (err) {
+      if (err instanceof VolumeSetupError || signal.aborted) throw err;
+      const detail = err instanceof Error ? err.message : String(err);
+      throw new VolumeSetupError(v.name, detail, { cause: err });
+    }
+  }
+
+  async #setUpVolumeInner(pod: Pod, v: Volume, signal: AbortSignal): Promise<void> {
+    const dir = this.volumeDir(pod, v);
+    const ns = pod.metadata.namespace ?? "default";
+    const fsGroup = pod.spec.securityContext?.fsGroup;
+    if (v.hostPath !== undefined) {
+      await checkHostPath(v.hostPath.path, v.hostPath.type ?? "");
+      return;
+    }
+    if (v.emptyDir !== undefined) {
+      await this.#makeDir(dir, 0o777);
+      if (v.emptyDir.medium === "Memory") {
+        await this.#ensureTmpfs(dir, this.#memoryEmptyDirSize(pod, v), signal);
+      }
+      return;
+    }
+    if (v.configMap !== undefined) {
+      const src = v.configMap;
+      await this.#makeDir(dir, 0o777);
+      const cm = await this.#getConfigMap(ns, src.name);
+      const payload = new Map<string, FileProjection>();
+      if (cm === undefined) {
+        if (src.optional !== true) throw new Error(`configmap "${src.name}" not found`);
+      } else {
+        addKeys(
+          payload,
+          configMapData(cm),
+          src.items,
+          src.defaultMode ?? DEFAULT_MODE,
+          src.optional,
+          "configmap references non-existent config key",
+        );
+      }
+      await writeAtomic(dir, payload, this.#clock, fsGroup);
+      return;
+    }
+    if (v.secret !== undefined) {
+      const src = v.secret;
+      const name = src.secretName ?? "";
+      await this.#makeDir(dir, 0o777);
+      // Secret content never touches the node disk (PL-VOL-6).
+      await this.#ensureTmpfs(dir, undefined, signal);
+      const secret = await this.#sources.getSecret(ns, name);
+      const payload = new Map<string, FileProjection>();
+      if (secret === undefined) {
+        if (src.optional !== true) throw new Error(`secret "${name}" not found`);
+      } else {
+        addKeys(
+          payload,
+          secretData(secret),
+          src.items,
+          src.defaultMode ?? DEFAULT_MODE,
+          src.optional,
+          "references non-existent secret key",
+        );
+      }
+      await writeAtomic(dir, payload, this.#clock, fsGroup);
+      return;
+    }
+    if (v.downwardAPI !== undefined) {
+      await this.#makeDir(dir, 0o777);
+      const payload = new Map<string, FileProjection>();
+      this.#addDownwardAPI(
+        payload,
+        pod,
+        v.downwardAPI.items ?? [],
+        v.downwardAPI.defaultMode ?? DEFAULT_MODE,
+      );
+      await writeAtomic(dir, payload, this.#clock, fsGroup);
+      return;
+    }
+    if (v.projected !== undefined) {
+      await this.#makeDir(dir, 0o777);
+      await this.#ensureTmpfs(dir, undefined, signal);
+      const payload = await this.#projectedPayload(
+        pod,
+        v.projected.sources ?? [],
+        v.projected.defaultMode ?? DEFAULT_MODE,
+      );
+      await writeAtomic(dir, payload, this.#clock, fsGroup);
+      return;
+    }
+    if (v.persistentVolumeClaim !== undefined) {
+      throw new Error("persistentVolumeClaim volumes are not supported on this node");
+    }
+    throw new Error("unsupported volume type");
+  }
+
+  async #projectedPayload(
+    pod: Pod,
+    sources: VolumeProjection[],
+    defaultMode: number,
+  ): Promise<Map<string, FileProjection>> {
+    const ns = pod.metadata.namespace ?? "default";
+    const payload = new Map<string, FileProjection>();
+    const errors: string[] = [];
+    for (const s of sources) {
+      try {
+        if (s.configMap !== undefined) {
+          let cm = await this.#getConfigMap(ns, s.configMap.name);
+          if (
+            cm === undefined &&
+            s.configMap.name === KUBE_ROOT_CA &&
+            this.#sources.caPem !== undefined
+          ) {
+            cm = {
+              apiVersion: "v1",
+              kind: "ConfigMap",
+              metadata: { name: KUBE_ROOT_CA },
+              data: { "ca.crt": this.#sources.caPem },
+            };
+          }
+          if (cm === undefined) {
+            if (s.configMap.optional !== true)
+              throw new Error(`configmap "${s.configMap.name}" not found`);
+            continue;
+          }
+          addKeys(
+            payload,
+            configMapData(cm),
+            s.configMap.items,
+            defaultMode,
+            s.configMap.optional,
+            "configmap references non-existent config key",
+          );
+        } else if (s.secret !== undefined) {
+          const secret = await this.#sources.getSecret(ns, s.secret.name);
+          if (secret === undefined) {
+            if (s.secret.optional !== true) throw new Error(`secret "${s.secret.name}" not found`);
+            continue;
+          }
+          addKeys(
+            payload,
+            secretData(secret),
+            s.secret.items,
+            defaultMode,
+            s.secret.optional,
+            "references non-existent secret key",
+          );
+        } else if (s.downwardAPI !== undefined) {
+          this.#addDownwardAPI(payload, pod, s.downwardAPI.items ?? [], defaultMode);
+        } else if (s.serviceAccountToken !== undefined) {
+          const issue = this.#sources.serviceAccountToken?.bind(this.#sources);
+          if (issue === undefined) continue;
+          const t = s.serviceAccountToken;
+          const token = await issue(
+            pod,
+            t.audience ?? "",
+            t.expirationSeconds ?? DEFAULT_TOKEN_EXPIRATION_SECONDS,
+          );
+          payload.set(t.path, { data: Buffer.from(token), mode: defaultMode });
+        }
+      } catch (err) {
+        errors.push(err instanceof Error ? err.message : String(err));
+      }
+    }
+    // Upstream aggregates the per-source errors (utilerrors.NewAggregate).
+    if (errors.length === 1) throw new Error(errors[0]);
+    if (errors.length > 1) throw new Error(`[${errors.join(", ")}]`);
+    return payload;
+  }
+
+  #addDownwardAPI(
+    payload: Map<string, FileProjection>,
+    pod: Pod,
+    items: DownwardAPIVolumeFile[],
+    defaultMode: number,
+  ): void {
+    for (const item of items) {
+      let value = "";
+      if (item.fieldRef !== undefined) {
+        value = extractMetadataField(pod, item.fieldRef.fieldPath);
+      } else if (item.resourceFieldRef !== undefined) {
+        const ref = item.resourceFieldRef;
+        const all = [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
+        const c = all.find((x) => x.name === ref.containerName) ?? { name: "" };
+        const alloc = this.#allocatable ?? { cpu: 0, memoryBytes: 0, ephemeralStorageBytes: 0 };
+        value = resourceFieldValue(c, ref, alloc);
+      }
+      payload.set(item.path, { data: Buffer.from(value), mode: item.mode ?? defaultMode });
+    }
+  }
+
+  async #getConfigMap(ns: string, name: string): Promise<ConfigMap | undefined> {
+    return this.#sources.getConfigMap(ns, name);
+  }
+
+  /** PL-VOL-3: smallest of node allocatable memory, the pod memory limit and sizeLimit. */
+  #memoryEmptyDirSize(pod: Pod, v: Volume): number | undefined {
+    const sizes: number[] = [];
+    if (this.#allocatable !== undefined && this.#allocatable.memoryBytes > 0) {
+      sizes.push(this.#allocatable.memoryBytes);
+    }
+    const limits = pod.spec.containers.map((c) => c.resources?.limits?.["memory"]);
+    if (limits.length > 0 && limits.every((l) => l !== undefined)) {
+      sizes.push(limits.reduce<number>((a, l) => a + intValue(l), 0));
+    }
+    const sizeLimit = v.emptyDir?.sizeLimit;
+    if (sizeLimit !== undefined && intValue(sizeLimit) > 0) sizes.push(intValue(sizeLimit));
+    return sizes.length === 0 ? undefined : Math.min(...sizes);
+  }
+
+  async #makeDir(dir: string, mode: number): Promise<void> {
+    try {
+      await fsp.mkdir(dir, { recursive: false, mode });
+      // mkdir's mode is filtered by the umask; emptyDir must be world-writable (PL-VOL-3).
+      await fsp.chmod(dir, mode);
+    } catch (err) {
+      if (isCode(err, "EEXIST")) return;
+      if (!isCode(err, "ENOENT")) throw err;
+      await fsp.mkdir(path.dirname(dir), { recursive: true, mode: 0o750 });
+      await this.#makeDir(dir, mode);
+    }
+  }
+
+  async #ensureTmpfs(
+    dir: string,
+    sizeBytes: number | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
+    if (await this.#mounter.isMountPoint(dir)) return;
+    await this.#mounter.mountTmpfs(dir, sizeBytes, { signal });
+  }
+}
+
+function configMapData(cm: ConfigMap): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const [k, v] of Object.entries(cm.data ?? {})) out.set(k, Buffer.from(v));
+  for (const [k, v] of Object.entries(cm.binaryData ?? {})) out.set(k, Buffer.from(v, "base64"));
+  return out;
+}
+
+function secretData(s: Secret): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const [k, v] of Object.entries(s.stringData ?? {})) out.set(k, Buffer.from(v));
+  for (const [k, v] of Object.entries(s.data ?? {})) out.set(k, Buffer.from(v, "base64"));
+  return out;
+}
+
+/** Adds all keys, or the listed `items`, of an object to a payload (PL-VOL-6/7). */
+function addKeys(
+  payload: Map<string, FileProjection>,
+  data: Map<string, Buffer>,
+  items: KeyToPath[] | undefined,
+  defaultMode: number,
+  optional: boolean | undefined,
+  missingKeyText: string,
+): void {
+  if (items === undefined || items.length === 0) {
+    for (const [k, v] of data) payload.set(k, { data: v, mode: defaultMode });
+    return;
+  }
+  for (const item of items) {
+    const v = data.get(item.key);
+    if (v === undefined) {
+      if (optional === true) continue;
+      throw new Error(`${missingKeyText}: ${item.key}`);
+    }
+    payload.set(item.path, { data: v, mode: item.mode ?? defaultMode });
+  }
+}
+
+const HOST_PATH_KINDS: Record<string, { test: (st: fs.Stats) => boolean; what: string }> = {
+  Directory: { test: (st) => st.isDirectory(), what: "a directory" },
+  DirectoryOrCreate: { test: (st) => st.isDirectory(), what: "a directory" },
+  File: { test: (st) => st.isFile(), what: "a file" },
+  FileOrCreate: { test: (st) => st.isFile(), what: "a file" },
+  Socket: { test: (st) => st.isSocket(), what: "a socket file" },
+  CharDevice: { test: (st) => st.isCharacterDevice(), what: "a character device" },
+  BlockDevice: { test: (st) => st.isBlockDevice(), what: "a block device" },
+};
+
+/** hostPath type checks with upstream's messages (PL-VOL-4). */
+export async function checkHostPath(p: string, type: string): Promise<void> {
+  if (type === "") return;
+  const kind = HOST_PATH_KINDS[type];
+  if (kind === undefined) throw new Error(`hostPath type check failed: unknown type ${type}`);
+  let st: fs.Stats | undefined;
+  try {
+    st = await fsp.stat(p);
+  } catch (err) {
+    if (!isCode(err, "ENOENT")) throw err;
+  }
+  if (st === undefined) {
+    if (type === "DirectoryOrCreate") {
+      await fsp.mkdir(p, { recursive: true, mode: 0o755 });
+      await fsp.chmod(p, 0o755);
+      return;
+    }
+    if (type === "FileOrCreate") {
+      const fh = await fsp.open(p, "a", 0o644);
+      await fh.close();
+      await fsp.chmod(p, 0o644);
+      return;
+    }
+    throw new Error(`hostPath type check failed: ${p} is not ${kind.what}`);
+  }
+  if (!kind.test(st)) throw new Error(`hostPath type check failed: ${p} is not ${kind.what}`);
+}
+
+/** Expands a subPathExpr (upstream `ExpandContainerVolumeMounts`): undefined or empty names fail. */
+function expandSubPathExpr(expr: string, env: Map<string, string>): string {
+  const missing = new Set<string>();
+  const lookup = new Map<string, string>();
+  for (const m of expr.matchAll(/\$\(([^)]*)\)/g)) {
+    const name = m[1] ?? "";
+    const v = env.get(name);
+    if (v === undefined || v === "") missing.add(name);
+    lookup.set(name, v ?? "");
+  }
+  if (missing.size > 0) {
+    throw new ContainerConfigError(`missing value for ${[...missing].sort().join(", ")}`);
+  }
+  return expandVars(expr, lookup);
+}
+
+/**
+ * Resolves `subPath` inside `volumeDir` (PL-VOL-10): relative, no `..`, created as a
+ * directory when missing, and its real path (after symlinks) must stay inside the volume.
+ */
+function prepareSubPath(volumeDir: string, subPath: string): string {
+  if (path.isAbsolute(subPath)) {
+    throw new ContainerConfigError(
+      `unable to provision SubPath \`${subPath}\`: must be a relative path`,
+    );
+  }
+  if (subPath.split("/").includes("..")) {
+    throw new ContainerConfigError(
+      `unable to provision SubPath \`${subPath}\`: must not contain '..'`,
+    );
+  }
+  const full = path.join(volumeDir, subPath);
+  try {
+    const rootReal = fs.realpathSync(volumeDir);
+    let real: string;
+    try {
+      real = fs.realpathSync(full);
+    } catch (err) {
+      if (!isCode(err, "ENOENT")) throw err;
+      // Refuse to create through a symlink that leaves the volume: check the deepest existing parent.
+      let parent = path.dirname(full);
+      while (!fs.existsSync(parent)) parent = path.dirname(parent);
+      const parentReal = fs.realpathSync(parent);
+      if (!within(rootReal, parentReal)) throw escapeError(full, volumeDir);
+      fs.mkdirSync(full, { recursive: true, mode: 0o755 });
+      real = fs.realpathSync(full);
+    }
+    if (!within(rootReal, real)) throw escapeError(full, volumeDir);
+    return real;
+  } catch (err) {
+    if (err instanceof ContainerConfigError) throw err;
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new ContainerConfigError(`failed to prepare subPath \`${subPath}\`: ${msg}`, {
+      cause: err,
+    });
+  }
+}
+
+function within(root: string, p: string): boolean {
+  return p === root || p.startsWith(root + "/");
+}
+
+function escapeError(full: string, volumeDir: string): ContainerConfigError {
+  return new ContainerConfigError(`subpath "${full}" not within volume path "${volumeDir}"`);
+}
