@@ -1,0 +1,21 @@
+/** apiserver: routing, discovery, REST semantics over the Store, watch; HTTP adapter in http/. */
+export { ApiServer, SERVER_VERSION, encodeWatchEvent } from "./server.js";
+export {
+  noAdmission,
+  resolveApiServerOptions,
+  type Admission,
+  type ApiServerOptions,
+  type FieldValidationMode,
+  type NodeConnector,
+  type PodLogOptions,
+  type ResolvedApiServerOptions,
+  type ValidateOptions,
+} from "./types.js";
+export {
+  RESOURCES,
+  apiVersionOf,
+  findResource,
+  qualifiedResource,
+  type ResourceInfo,
+} from "./resources.js";
+export { parseLabelSelector, parseFieldSelector, matchesLabels } from "./selectors.js";

@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { isExpired } from "../api/index.js";
+import { SqliteStore } from "./sqlite-store.js";
+import { storeSuite } from "./testing/store-suite.js";
+import type { StoreEvent } from "./types.js";
+
+storeSuite("SqliteStore", (opts) => {
+  const dir = mkdtempSync(join(tmpdir(), "podrun-store-"));
+  return Promise.resolve({
+    store: new SqliteStore(join(dir, "state.db"), opts),
+    cleanup: () => {
+      rmSync(dir, { recursive: true, force: true });
+      return Promise.resolve();
+    },
+  });
+});
+
+test("SqliteStore keeps values, revision and watch history across reopen", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "podrun-store-"));
+  try {
+    const path = join(dir, "state.db");
+    const a = new SqliteStore(path);
+    await a.create("/r/a", { v: 1 });
+    await a.create("/r/b", { v: 2 });
+    await a.update("/r/a", { v: 3 }, 0);
+    await a.delete("/r/b");
+    await a.close();
+
+    const b = new SqliteStore(path);
+    try {
+      assert.equal(await b.currentRevision(), 4);
+      const l = await b.list("/r/");
+      assert.deepEqual(
+        l.items.map((i) => [i.key, i.value, i.createRevision, i.modRevision]),
+        [["/r/a", { v: 3 }, 1, 3]],
+      );
+      const c = await b.create("/r/c", {});
+      assert.equal(c.modRevision, 5);
+      const ac = new AbortController();
+      const it = b.watch("/r/", 2, { signal: ac.signal })[Symbol.asyncIterator]();
+      const evs: StoreEvent[] = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await it.next();
+        if (r.done !== true) evs.push(r.value);
+      }
+      assert.deepEqual(
+        evs.map((e) => [e.type, e.key, e.revision]),
+        [
+          ["MODIFIED", "/r/a", 3],
+          ["DELETED", "/r/b", 4],
+          ["ADDED", "/r/c", 5],
+        ],
+      );
+      ac.abort();
+    } finally {
+      await b.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("SqliteStore reopened with compacted history answers Expired for old revisions", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "podrun-store-"));
+  try {
+    const path = join(dir, "state.db");
+    const a = new SqliteStore(path);
+    for (let i = 0; i < 6; i++) await a.create(`/k${i}`, {});
+    await a.compact(4);
+    await a.close();
+    const b = new SqliteStore(path);
+    try {
+      const ac = new AbortController();
+      await assert.rejects(
+        b.watch("/", 1, { signal: ac.signal })[Symbol.asyncIterator]().next(),
+        isExpired,
+      );
+      const it = b.watch("/", 4, { signal: ac.signal })[Symbol.asyncIterator]();
+      const r = await it.next();
+      assert.equal(r.done === true ? undefined : r.value.revision, 5);
+      ac.abort();
+    } finally {
+      await b.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("SqliteStore group-commits concurrent writes and close() commits pending ones", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "podrun-store-"));
+  try {
+    const path = join(dir, "state.db");
+    const a = new SqliteStore(path);
+    const writes = Array.from({ length: 50 }, (_, i) =>
+      a.create(`/k/${String(i).padStart(2, "0")}`, { i }),
+    );
+    const done = await Promise.all(writes);
+    assert.deepEqual(
+      done.map((s) => s.modRevision),
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
+    const pending = a.create("/k/last", { last: true });
+    await a.close();
+    assert.equal((await pending).modRevision, 51);
+    const b = new SqliteStore(path);
+    try {
+      assert.equal((await b.list("/k/")).items.length, 51);
+      assert.equal(await b.currentRevision(), 51);
+    } finally {
+      await b.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
