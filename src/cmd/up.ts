@@ -2,6 +2,7 @@
 // scheduler, controllers, kubelet over conmon + runc, Service proxy and cluster DNS. One
 // AbortController owns everything; SIGINT/SIGTERM abort it and every component's run()
 // is awaited before the process exits. Containers keep running (conmon holds them).
+import { setMaxListeners } from "node:events";
 import { mkdir, readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import { parseAllDocuments } from "yaml";
@@ -37,6 +38,8 @@ export async function up(
   const clock = new SystemClock();
   const ac = new AbortController();
   const signal = ac.signal;
+  // Every component listens on this one signal; the default cap of 10 listeners is for leaks.
+  setMaxListeners(0, signal);
   const stop = (): void => {
     logger.info("shutting down");
     ac.abort();
@@ -115,6 +118,8 @@ export async function up(
   );
   const client = new Client(new HandlerTransport(apiServer));
 
+  // System namespaces, the kubernetes Service and default ServiceAccounts exist before anyone asks.
+  await apiServer.bootstrap();
   const tasks = new TaskGroup(logger);
   tasks.spawn("apiserver", () => apiServer.run(signal));
   for (const s of servers) tasks.spawn("https", () => s.run(signal));

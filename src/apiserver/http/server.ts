@@ -1,3 +1,4 @@
+import { encodeWatchEvent } from "../server.js";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { Duplex } from "node:stream";
@@ -377,7 +378,7 @@ export class HttpsApiServer {
       for (;;) {
         const r = await next;
         if (r.done || signal.aborted) break;
-        if (!res.write(JSON.stringify(r.value) + "\n")) await drained(res, signal);
+        if (!res.write(encodeWatchEvent(r.value))) await drained(res, signal);
         next = it.next();
       }
     } catch (err) {
