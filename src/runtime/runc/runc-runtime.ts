@@ -1,0 +1,1333 @@
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { watch, type FSWatcher, constants as fsConstants } from "node:fs";
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { Duplex, type Readable, type Writable } from "node:stream";
+import { SystemClock, nullLogger, type Clock, type Logger } from "../../util/index.js";
+import { RuntimeError, isRuntimeError } from "../errors.js";
+import { CniNetwork, type CniNetworkConfig } from "../network/cni.js";
+import type {
+  CallOptions,
+  ContainerConfig,
+  ContainerId,
+  ContainerState,
+  ContainerStats,
+  ContainerStatus,
+  ExecResult,
+  Image,
+  RuntimeEvent,
+  RuntimeService,
+  SandboxConfig,
+  SandboxId,
+  SandboxState,
+  SandboxStatus,
+  NamespaceMode,
+  StreamOptions,
+  StreamSession,
+} from "../types.js";
+import { Cgroups, detectCgroupLayout } from "./cgroups.js";
+import { runCommand } from "./exec.js";
+import { buildSpec, resolveUser, type SpecNamespace } from "./oci-spec.js";
+
+/** Where image layers come from: the narrow part of the image store the runtime needs. */
+export interface LayerSource {
+  /** Unpacked layer directories of the image, bottom → top. RuntimeError NotFound if absent. */
+  layerPaths(ref: string): Promise<string[]>;
+  /** The image (id and config), or undefined when absent. */
+  imageStatus(ref: string): Promise<Image | undefined>;
+}
+
+/** Options of {@link RuncRuntime}. */
+export interface RuncRuntimeOptions {
+  /** Persistent state: bundles, container and sandbox metadata (`DATA_DIR/runtime`). */
+  root: string;
+  /** Volatile per-cluster state: exit files, conmon sockets, netns pins, runc root. */
+  runRoot: string;
+  /** @default "/usr/sbin/runc" */
+  runcPath?: string;
+  /** @default "/usr/bin/conmon" */
+  conmonPath?: string;
+  /** @default "/usr/lib/cni" */
+  cniBinDir?: string;
+  /** @default { bridge: "podrun0", subnet: "10.244.0.0/16", gateway: "10.244.0.1" } */
+  cniConfig?: CniNetworkConfig;
+  /**
+   * Top cgroup of everything this runtime makes. A sandbox's `cgroupParent` not already under
+   * it is placed under it. Empty cgroups up to this one are removed with the last pod.
+   * @default "podrun"
+   */
+  cgroupRoot?: string;
+  /** Image of the sandbox infra process (Entrypoint `/catatonit -P`). @default "docker.io/library/pause:3.9" */
+  pauseImage?: string;
+  /**
+   * Path of a network namespace that plays "the host" (CNI plugins, bridge and host-network
+   * sandboxes live there). @default the process's own network namespace
+   */
+  hostNetns?: string;
+  layers: LayerSource;
+  /** @default SystemClock */
+  clock?: Clock;
+  /** @default nullLogger */
+  logger?: Logger;
+}
+
+type ResolvedOptions = Required<Omit<RuncRuntimeOptions, "hostNetns">> & { hostNetns?: string };
+
+/** Applies the defaults of {@link RuncRuntimeOptions}. */
+export function resolveRuncRuntimeOptions(opts: RuncRuntimeOptions): ResolvedOptions {
+  const r: ResolvedOptions = {
+    root: opts.root,
+    runRoot: opts.runRoot,
+    runcPath: opts.runcPath ?? "/usr/sbin/runc",
+    conmonPath: opts.conmonPath ?? "/usr/bin/conmon",
+    cniBinDir: opts.cniBinDir ?? "/usr/lib/cni",
+    cniConfig: opts.cniConfig ?? {
+      bridge: "podrun0",
+      subnet: "10.244.0.0/16",
+      gateway: "10.244.0.1",
+    },
+    cgroupRoot: (opts.cgroupRoot ?? "podrun").replace(/^\/+|\/+$/g, ""),
+    pauseImage: opts.pauseImage ?? "docker.io/library/pause:3.9",
+    layers: opts.layers,
+    clock: opts.clock ?? new SystemClock(),
+    logger: opts.logger ?? nullLogger,
+  };
+  if (opts.hostNetns !== undefined) r.hostNetns = opts.hostNetns;
+  if (!r.root.startsWith("/")) throw new RangeError(`root must be absolute, got "${r.root}"`);
+  if (!r.runRoot.startsWith("/"))
+    throw new RangeError(`runRoot must be absolute, got "${r.runRoot}"`);
+  if (r.cgroupRoot === "") throw new RangeError("cgroupRoot must not be empty");
+  return r;
+}
+
+/** Persisted sandbox metadata (one JSON file per sandbox). */
+interface SandboxMeta {
+  id: SandboxId;
+  config: SandboxConfig;
+  state: SandboxState;
+  createdAt: number;
+  ips: string[];
+  /** Pod cgroup, relative to the hierarchy root. */
+  cgroupPath: string;
+  netnsPath?: string;
+  ipcPath?: string;
+  utsPath?: string;
+  shmPath?: string;
+  pausePid: number;
+}
+
+/** Persisted container metadata (one JSON file per container instance). */
+interface ContainerMeta {
+  id: ContainerId;
+  sandboxId: SandboxId;
+  config: ContainerConfig;
+  imageRef: string;
+  state: ContainerState;
+  createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+  exitCode?: number;
+  reason?: string;
+  message?: string;
+  pid?: number;
+  cgroupPath: string;
+  /** The OCI error when `runc create` failed; startContainer turns it into a StartError. */
+  createError?: string;
+}
+
+const EXIT_WAIT_AFTER_KILL_MS = 10_000;
+
+/**
+ * The real RuntimeService: sandboxes and containers through conmon + runc on overlayfs, pod
+ * networks through CNI. Calls on one id are serialized; calls on different ids run concurrently.
+ * All state lives in small JSON files under `root` plus runc/conmon state under `runRoot`, so a
+ * new instance on the same directories adopts running containers (they are never restarted)
+ * and still detects their exits. Exits are noticed through a watch on conmon's exit directory
+ * and published by `events()`. Call `close()` to stop the watch.
+ */
+export class RuncRuntime implements RuntimeService {
+  readonly #o: ResolvedOptions;
+  readonly #log: Logger;
+  readonly #cni: CniNetwork;
+  readonly #cg: Cgroups;
+  readonly #sandboxes = new Map<SandboxId, SandboxMeta>();
+  readonly #containers = new Map<ContainerId, ContainerMeta>();
+  readonly #locks = new Map<string, Promise<void>>();
+  readonly #exitWaiters = new Map<string, Set<() => void>>();
+  readonly #exitChecks = new Map<string, Promise<void>>();
+  readonly #subscribers = new Set<(ev: RuntimeEvent) => void>();
+  /** Lowest oom_score_adj we may give: our own unless we hold CAP_SYS_RESOURCE. */
+  #minOomScoreAdj = -1000;
+  #watcher: FSWatcher | undefined;
+  #ready: Promise<void> | undefined;
+
+  constructor(opts: RuncRuntimeOptions) {
+    this.#o = resolveRuncRuntimeOptions(opts);
+    this.#log = this.#o.logger;
+    this.#cg = new Cgroups(detectCgroupLayout());
+    this.#cni = new CniNetwork({
+      binDir: this.#o.cniBinDir,
+      ipamDataDir: join(this.#o.runRoot, "ipam"),
+      config: this.#o.cniConfig,
+      ...(this.#o.hostNetns === undefined ? {} : { hostNetns: this.#o.hostNetns }),
+    });
+  }
+
+  get #runcRoot(): string {
+    return join(this.#o.runRoot, "runc");
+  }
+  get #exitDir(): string {
+    return join(this.#o.runRoot, "exits");
+  }
+  #sandboxDir(id: string): string {
+    return join(this.#o.root, "sandboxes", id);
+  }
+  #containerDir(id: string): string {
+    return join(this.#o.root, "containers", id);
+  }
+  #nsDir(id: string): string {
+    return join(this.#o.runRoot, "ns", id);
+  }
+
+  /**
+   * Loads persisted state, cleans up half-made sandboxes and containers, records exits that
+   * happened while no instance was watching, and starts the exit watch. Runs once; every
+   * method awaits it.
+   */
+  init(): Promise<void> {
+    this.#ready ??= this.#init();
+    return this.#ready;
+  }
+
+  /** Stops the exit watch. Containers keep running. Idempotent. */
+  close(): Promise<void> {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    return Promise.resolve();
+  }
+
+  async #init(): Promise<void> {
+    const o = this.#o;
+    await Promise.all(
+      [
+        join(o.root, "sandboxes"),
+        join(o.root, "containers"),
+        this.#runcRoot,
+        this.#exitDir,
+        join(o.runRoot, "sock"),
+        join(o.runRoot, "pid"),
+        join(o.runRoot, "ns"),
+        join(o.runRoot, "ipam"),
+      ].map((d) => mkdir(d, { recursive: true })),
+    );
+    this.#minOomScoreAdj = await minOomScoreAdj();
+    // Watch before scanning so that no exit falls between the scan and the watch.
+    this.#watcher = watch(this.#exitDir, (_ev, name) => {
+      if (name !== null) this.#onExitFile(name);
+    });
+    this.#watcher.on("error", (err) => {
+      this.#log.error("exit directory watch failed", { err });
+    });
+
+    for (const id of await readdir(join(o.root, "sandboxes"))) {
+      const meta = await readJson<SandboxMeta>(join(this.#sandboxDir(id), "meta.json"));
+      if (meta === undefined) {
+        this.#log.warn("removing half-made sandbox", { sandbox: id });
+        await this.#cleanupSandboxFiles(id, undefined);
+      } else this.#sandboxes.set(meta.id, meta);
+    }
+    for (const id of await readdir(join(o.root, "containers"))) {
+      const meta = await readJson<ContainerMeta>(join(this.#containerDir(id), "meta.json"));
+      if (meta === undefined || !this.#sandboxes.has(meta.sandboxId)) {
+        this.#log.warn("removing half-made container", { container: id });
+        await this.#cleanupContainerFiles(id);
+      } else this.#containers.set(meta.id, meta);
+    }
+    await Promise.all([
+      ...[...this.#containers.keys()].map((id) => this.#checkExit(id)),
+      ...[...this.#sandboxes.keys()].map((id) => this.#checkExit(id)),
+    ]);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Sandboxes
+
+  /**
+   * Creates a sandbox: Step 1 pins fresh net/IPC/UTS namespaces (one `unshare`), makes the
+   * pod cgroup and mounts the pause rootfs; Step 2 runs CNI ADD and creates the pause container
+   * through conmon in parallel; Step 3 starts the pause; Step 4 persists the metadata. Any
+   * failure tears down what was made and throws.
+   */
+  async runPodSandbox(config: SandboxConfig, opts: CallOptions = {}): Promise<SandboxId> {
+    await this.init();
+    const id = newId() as SandboxId;
+    const signal = opts.signal;
+    const dir = this.#sandboxDir(id);
+    const nsDir = this.#nsDir(id);
+    const cgroupPath = this.#podCgroup(config.cgroupParent);
+    const meta: SandboxMeta = {
+      id,
+      config,
+      state: "ready",
+      createdAt: this.#o.clock.now(),
+      ips: [],
+      cgroupPath,
+      pausePid: 0,
+    };
+    if (!config.hostNetwork) {
+      meta.netnsPath = join(nsDir, "net");
+      meta.utsPath = join(nsDir, "uts");
+    } else if (this.#o.hostNetns !== undefined) {
+      meta.netnsPath = this.#o.hostNetns;
+    }
+    if (!config.hostIPC) {
+      meta.ipcPath = join(nsDir, "ipc");
+      meta.shmPath = join(nsDir, "shm");
+    }
+    let cniAdded = false;
+    try {
+      // Step 1.
+      const pins = [meta.netnsPath, meta.ipcPath, meta.utsPath].filter(
+        (p): p is string => p?.startsWith(nsDir) === true,
+      );
+      const [, , pause] = await Promise.all([
+        this.#pinNamespaces(nsDir, meta, pins, signal),
+        this.#cg.ensurePod(cgroupPath, config.podResources),
+        this.#prepareRootfs(dir, this.#o.pauseImage, signal),
+      ]);
+      // Step 2.
+      const image = pause.image;
+      const pauseUser = resolveUser(image?.config.user ?? "", pause.passwd, pause.group);
+      const argv = [...(image?.config.entrypoint ?? []), ...(image?.config.cmd ?? [])];
+      const namespaces: SpecNamespace[] = [];
+      if (meta.netnsPath !== undefined) namespaces.push({ type: "network", path: meta.netnsPath });
+      if (meta.ipcPath !== undefined) namespaces.push({ type: "ipc", path: meta.ipcPath });
+      if (meta.utsPath !== undefined) namespaces.push({ type: "uts", path: meta.utsPath });
+      if (config.pidMode !== "node") namespaces.push({ type: "pid" });
+      const spec = buildSpec({
+        rootfs: pause.rootfs,
+        readonlyRootfs: true,
+        argv: argv.length > 0 ? argv : ["/catatonit", "-P"],
+        env: image?.config.env ?? [],
+        cwd: "/",
+        uid: pauseUser.uid,
+        gid: pauseUser.gid,
+        additionalGids: [],
+        terminal: false,
+        ...(config.hostNetwork ? {} : { hostname: config.hostname }),
+        mounts: [],
+        ...(meta.shmPath === undefined ? {} : { shmPath: meta.shmPath }),
+        namespaces,
+        cgroupsPath: `/${cgroupPath}/${id}`,
+        resources: { oomScoreAdj: this.#clampOom(-998), cpuShares: 2 },
+        security: { capabilitiesDrop: ["ALL"], noNewPrivileges: true },
+        ...(config.sysctls === undefined ? {} : { sysctls: config.sysctls }),
+      });
+      await writeFile(join(dir, "bundle", "config.json"), JSON.stringify(spec));
+      const [netResult, created] = await Promise.all([
+        (async () => {
+          if (config.hostNetwork || meta.netnsPath === undefined) return [];
+          cniAdded = true;
+          return (await this.#cni.add(id, meta.netnsPath, config.portMappings, signal)).ips;
+        })(),
+        this.#conmonCreate(id, join(dir, "bundle"), join(dir, "pause.log"), false, false),
+      ]);
+      meta.ips = netResult;
+      if (created.error !== undefined) {
+        throw new RuntimeError("Failed", `create sandbox infra container: ${created.error}`);
+      }
+      meta.pausePid = created.pid;
+      // Step 3.
+      await this.#runc(["start", id], signal);
+      // Step 4.
+      await writeJsonAtomic(join(dir, "meta.json"), meta);
+      this.#sandboxes.set(id, meta);
+      this.#log.info("sandbox started", { sandbox: id, name: config.name, ips: meta.ips });
+      return id;
+    } catch (err) {
+      await this.#teardownSandbox(meta, cniAdded)
+        .then(() => this.#cleanupSandboxFiles(id, meta))
+        .catch((e: unknown) => {
+          // The original error matters more to the caller; the leftover is logged for humans.
+          this.#log.error("cleanup of failed sandbox failed", { sandbox: id, err: e });
+        });
+      throw err;
+    }
+  }
+
+  #clampOom(adj: number): number {
+    // Without CAP_SYS_RESOURCE the kernel refuses a value below our own and runc init dies.
+    return Math.max(adj, this.#minOomScoreAdj);
+  }
+
+  #podCgroup(parent: string): string {
+    const p = parent.replace(/^\/+|\/+$/g, "");
+    const root = this.#o.cgroupRoot;
+    return p === root || p.startsWith(`${root}/`) ? p : `${root}/${p}`;
+  }
+
+  async #pinNamespaces(
+    nsDir: string,
+    meta: SandboxMeta,
+    pins: string[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    await mkdir(nsDir, { recursive: true });
+    await Promise.all(
+      [...pins, ...(meta.shmPath === undefined ? [] : [])].map((p) => writeFile(p, "")),
+    );
+    const script: string[] = [];
+    const args: string[] = [];
+    if (meta.shmPath !== undefined) {
+      await mkdir(meta.shmPath, { recursive: true });
+      script.push(`mount -t tmpfs -o nosuid,nodev,noexec,mode=1777,size=65536k shm "$1"`);
+      args.push(meta.shmPath);
+    }
+    if (pins.length > 0) {
+      const flags = pins.map((p) => {
+        const kind = p.endsWith("/net") ? "net" : p.endsWith("/ipc") ? "ipc" : "uts";
+        return `--${kind}=${p}`;
+      });
+      script.push(`exec unshare ${flags.join(" ")} true`);
+    }
+    if (script.length === 0) return;
+    await runCommand("sh", ["-ec", script.join("\n"), "sh", ...args], signal ? { signal } : {});
+  }
+
+  /** Mounts a fresh overlay rootfs of `image` under `<dir>/bundle/rootfs`. */
+  async #prepareRootfs(
+    dir: string,
+    imageRef: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ rootfs: string; image: Image | undefined; passwd: string; group: string }> {
+    const bundle = join(dir, "bundle");
+    const rootfs = join(bundle, "rootfs");
+    const [layers, image] = await Promise.all([
+      this.#o.layers.layerPaths(imageRef),
+      this.#o.layers.imageStatus(imageRef),
+      mkdir(rootfs, { recursive: true }),
+      mkdir(join(dir, "upper"), { recursive: true }),
+      mkdir(join(dir, "work"), { recursive: true }),
+    ]);
+    if (layers.length === 0)
+      throw new RuntimeError("NotFound", `image "${imageRef}" has no layers`);
+    const lower = [...layers].reverse().join(":");
+    await runCommand(
+      "mount",
+      [
+        "-t",
+        "overlay",
+        "overlay",
+        "-o",
+        `lowerdir=${lower},upperdir=${join(dir, "upper")},workdir=${join(dir, "work")}`,
+        rootfs,
+      ],
+      signal ? { signal } : {},
+    );
+    const [passwd, group] = await Promise.all([
+      readFile(join(rootfs, "etc/passwd"), "utf8").catch(() => ""),
+      readFile(join(rootfs, "etc/group"), "utf8").catch(() => ""),
+    ]);
+    return { rootfs, image, passwd, group };
+  }
+
+  /** Stops every container, the pause, the network; unpins namespaces. Idempotent. */
+  async stopPodSandbox(id: SandboxId, opts: CallOptions = {}): Promise<void> {
+    await this.init();
+    const meta = this.#sandboxes.get(id);
+    if (meta === undefined) throw new RuntimeError("NotFound", `sandbox ${id} not found`);
+    const members = [...this.#containers.values()].filter((c) => c.sandboxId === id);
+    await Promise.all(members.map((c) => this.stopContainer(c.id, 0, opts)));
+    await this.#withLock(id, async () => {
+      if (meta.state === "notready" && meta.pausePid === 0) return;
+      await this.#teardownSandbox(meta, !meta.config.hostNetwork);
+      meta.state = "notready";
+      meta.pausePid = 0;
+      await writeJsonAtomic(join(this.#sandboxDir(id), "meta.json"), meta);
+      this.#emit({ type: "SandboxStopped", id, sandboxId: id, atMs: this.#o.clock.now() });
+    });
+  }
+
+  /** Kills the pause, CNI DEL, unmounts pins and shm. Tolerates missing pieces. */
+  async #teardownSandbox(meta: SandboxMeta, cni: boolean): Promise<void> {
+    const id = meta.id;
+    await this.#killAndWait(id);
+    if (cni && meta.netnsPath !== undefined) {
+      await this.#cni.remove(id, meta.netnsPath, meta.config.portMappings).catch((err: unknown) => {
+        // A DEL failure must not block the rest of the teardown; it is retried on remove.
+        this.#log.warn("cni del failed", { sandbox: id, err });
+      });
+    }
+    await this.#unmountNs(id);
+  }
+
+  async #unmountNs(id: string): Promise<void> {
+    const nsDir = this.#nsDir(id);
+    const targets = ["net", "ipc", "uts", "shm"].map((n) => join(nsDir, n));
+    await runCommand("umount", targets, { check: false });
+  }
+
+  /** Removes a sandbox and everything in it, incl. its pod cgroup. Idempotent. */
+  async removePodSandbox(id: SandboxId): Promise<void> {
+    await this.init();
+    const meta = this.#sandboxes.get(id);
+    if (meta === undefined) return;
+    const members = [...this.#containers.values()].filter((c) => c.sandboxId === id);
+    await Promise.all(members.map((c) => this.removeContainer(c.id)));
+    await this.#withLock(id, async () => {
+      if (!this.#sandboxes.has(id)) return;
+      if (meta.state === "ready" || meta.pausePid !== 0) {
+        await this.#teardownSandbox(meta, !meta.config.hostNetwork);
+      }
+      await this.#cleanupSandboxFiles(id, meta);
+      this.#sandboxes.delete(id);
+    });
+  }
+
+  /** Deletes the pause container, rootfs, pins and the pod cgroup of a sandbox. */
+  async #cleanupSandboxFiles(id: string, meta: SandboxMeta | undefined): Promise<void> {
+    await this.#runc(["kill", id, "KILL"], undefined, false);
+    await this.#runc(["delete", "--force", id], undefined, false);
+    if (meta === undefined) {
+      // Half-made: the network may have been attached before the crash.
+      await this.#cni.remove(id, join(this.#nsDir(id), "net"), []).catch((err: unknown) => {
+        this.#log.warn("cni del of half-made sandbox failed", { sandbox: id, err });
+      });
+      await this.#unmountNs(id);
+    }
+    const dir = this.#sandboxDir(id);
+    await runCommand("umount", [join(dir, "bundle", "rootfs")], { check: false });
+    await Promise.all([
+      rm(dir, { recursive: true, force: true }),
+      rm(this.#nsDir(id), { recursive: true, force: true }),
+      rm(join(this.#exitDir, id), { force: true }),
+      rm(join(this.#o.runRoot, "pid", id), { force: true }),
+      rm(join(this.#o.runRoot, "pid", `${id}.conmon`), { force: true }),
+      rm(join(this.#o.runRoot, "sock", id), { recursive: true, force: true }),
+    ]);
+    if (meta !== undefined) await this.#cg.remove(meta.cgroupPath, this.#o.cgroupRoot);
+  }
+
+  podSandboxStatus(id: SandboxId): Promise<SandboxStatus> {
+    return this.init().then(() => {
+      const meta = this.#sandboxes.get(id);
+      if (meta === undefined) throw new RuntimeError("NotFound", `sandbox ${id} not found`);
+      return sandboxStatus(meta);
+    });
+  }
+
+  async listPodSandboxes(
+    filter: { labels?: Record<string, string> } = {},
+  ): Promise<SandboxStatus[]> {
+    await this.init();
+    return [...this.#sandboxes.values()]
+      .filter((s) => matchLabels(s.config.labels, filter.labels))
+      .map(sandboxStatus);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Containers
+
+  /**
+   * Creates a container: fresh overlay rootfs, config.json joining the sandbox namespaces,
+   * conmon + `runc create`. A `runc create` failure (e.g. executable not found) does not throw
+   * here: it is kept and reported by startContainer as a StartError (PL-MAP-3).
+   */
+  async createContainer(
+    sandboxId: SandboxId,
+    config: ContainerConfig,
+    opts: CallOptions = {},
+  ): Promise<ContainerId> {
+    await this.init();
+    const sb = this.#sandboxes.get(sandboxId);
+    if (sb === undefined) throw new RuntimeError("NotFound", `sandbox ${sandboxId} not found`);
+    if (sb.state !== "ready") {
+      throw new RuntimeError("InvalidState", `sandbox ${sandboxId} is not ready`);
+    }
+    const id = newId() as ContainerId;
+    const dir = this.#containerDir(id);
+    try {
+      const [prep] = await Promise.all([
+        this.#prepareRootfs(dir, config.image, opts.signal),
+        mkdir(dirname(config.logPath), { recursive: true }),
+      ]);
+      const image = prep.image;
+      let user = config.user;
+      if (user === undefined) {
+        try {
+          user = resolveUser(config.imageUser ?? image?.config.user ?? "", prep.passwd, prep.group);
+        } catch (err) {
+          throw new RuntimeError("Failed", `resolve user: ${(err as Error).message}`, {
+            cause: err,
+          });
+        }
+      }
+      const namespaces: SpecNamespace[] = [];
+      if (sb.netnsPath !== undefined) namespaces.push({ type: "network", path: sb.netnsPath });
+      if (sb.ipcPath !== undefined) namespaces.push({ type: "ipc", path: sb.ipcPath });
+      if (sb.utsPath !== undefined) namespaces.push({ type: "uts", path: sb.utsPath });
+      const pid = this.#pidNamespace(sb, config.pidMode);
+      if (pid !== undefined) namespaces.push(pid);
+      const cgroupPath = `${sb.cgroupPath}/${id}`;
+      const spec = buildSpec({
+        rootfs: prep.rootfs,
+        readonlyRootfs: config.security?.readOnlyRootfs === true,
+        argv: config.argv,
+        env: config.env.map((e) => `${e.name}=${e.value}`),
+        cwd: config.workingDir === undefined || config.workingDir === "" ? "/" : config.workingDir,
+        uid: user.uid,
+        gid: user.gid,
+        additionalGids: user.additionalGids ?? [],
+        terminal: config.tty === true,
+        mounts: config.mounts,
+        ...(sb.shmPath === undefined ? {} : { shmPath: sb.shmPath }),
+        namespaces,
+        cgroupsPath: `/${cgroupPath}`,
+        ...(config.resources === undefined
+          ? {}
+          : {
+              resources: {
+                ...config.resources,
+                ...(config.resources.oomScoreAdj === undefined
+                  ? {}
+                  : { oomScoreAdj: this.#clampOom(config.resources.oomScoreAdj) }),
+              },
+            }),
+        ...(config.security === undefined ? {} : { security: config.security }),
+      });
+      await writeFile(join(dir, "bundle", "config.json"), JSON.stringify(spec));
+      const created = await this.#conmonCreate(
+        id,
+        join(dir, "bundle"),
+        config.logPath,
+        config.tty === true,
+        config.stdin === true,
+      );
+      const meta: ContainerMeta = {
+        id,
+        sandboxId,
+        config,
+        imageRef: image?.id ?? config.image,
+        state: "created",
+        createdAt: this.#o.clock.now(),
+        cgroupPath,
+      };
+      if (created.error !== undefined) meta.createError = created.error;
+      else meta.pid = created.pid;
+      await writeJsonAtomic(join(dir, "meta.json"), meta);
+      this.#containers.set(id, meta);
+      return id;
+    } catch (err) {
+      await this.#cleanupContainerFiles(id).catch((e: unknown) => {
+        // The creation error is what the caller needs; leftovers are logged.
+        this.#log.error("cleanup of failed container failed", { container: id, err: e });
+      });
+      throw err;
+    }
+  }
+
+  #pidNamespace(sb: SandboxMeta, mode: NamespaceMode): SpecNamespace | undefined {
+    if (mode === "node") return undefined;
+    if (mode === "container") return { type: "pid" };
+    if (mode === "pod") {
+      if (sb.config.pidMode === "node") return undefined;
+      return { type: "pid", path: `/proc/${sb.pausePid}/ns/pid` };
+    }
+    const target = this.#containers.get(mode.target);
+    if (target?.pid === undefined || target.state !== "running") {
+      throw new RuntimeError("InvalidState", `target container ${mode.target} is not running`);
+    }
+    return { type: "pid", path: `/proc/${target.pid}/ns/pid` };
+  }
+
+  /**
+   * Starts a created container with `runc start`. A failure (now or kept from create) leaves
+   * it exited with reason StartError, exit code 128, and throws RuntimeError "Failed".
+   */
+  async startContainer(id: ContainerId, opts: CallOptions = {}): Promise<void> {
+    await this.init();
+    await this.#withLock(id, async () => {
+      const meta = this.#mustContainer(id);
+      if (meta.state !== "created") {
+        throw new RuntimeError("InvalidState", `container ${id} is ${meta.state}, not created`);
+      }
+      let error = meta.createError;
+      if (error === undefined) {
+        try {
+          await this.#runc(["start", id], opts.signal);
+        } catch (err) {
+          if (!isRuntimeError(err)) throw err;
+          error = ociMessage(err.stderr ?? err.message);
+        }
+      }
+      if (error !== undefined) {
+        meta.state = "exited";
+        meta.exitCode = 128;
+        meta.reason = "StartError";
+        meta.message = error;
+        meta.finishedAt = this.#o.clock.now();
+        meta.startedAt = 0;
+        await this.#persist(meta);
+        this.#emit({
+          type: "ContainerExited",
+          id,
+          sandboxId: meta.sandboxId,
+          atMs: meta.finishedAt,
+        });
+        throw new RuntimeError("Failed", `start container: ${error}`);
+      }
+      // The process may already have exited and been recorded by the exit watch.
+      meta.startedAt = this.#o.clock.now();
+      const current = this.#containers.get(id)?.state;
+      if (current === "created") meta.state = "running";
+      await this.#persist(meta);
+      this.#emit({ type: "ContainerStarted", id, sandboxId: meta.sandboxId, atMs: meta.startedAt });
+    });
+    await this.#checkExit(id);
+  }
+
+  /**
+   * Stop signal (config.stopSignal or SIGTERM), up to `graceMs`, then SIGKILL; resolves after
+   * the exit is recorded. Idempotent. Aborting escalates to SIGKILL at once.
+   */
+  async stopContainer(id: ContainerId, graceMs: number, opts: CallOptions = {}): Promise<void> {
+    await this.init();
+    const meta = this.#mustContainer(id);
+    if (meta.state === "exited" || meta.createError !== undefined) return;
+    if (graceMs > 0 && opts.signal?.aborted !== true) {
+      const sig = (meta.config.stopSignal ?? "SIGTERM").replace(/^SIG/, "");
+      await this.#runc(["kill", id, sig], undefined, false);
+      if (await this.#waitExit(id, graceMs, opts.signal)) return;
+    }
+    await this.#killAndWait(id);
+  }
+
+  /** SIGKILL and wait for the exit file. */
+  async #killAndWait(id: string): Promise<void> {
+    if (this.#isExited(id)) return;
+    const res = await this.#runc(["kill", id, "KILL"], undefined, false);
+    if (res.code !== 0) {
+      // Already stopped or never created: runc refuses; the exit file (if any) tells.
+      await this.#checkExit(id);
+      if (this.#isExited(id) || !(await this.#runcKnows(id))) return;
+      const state = await this.#runc(["state", id], undefined, false);
+      if (state.stdout.includes('"stopped"')) return;
+    }
+    if (!(await this.#waitExit(id, EXIT_WAIT_AFTER_KILL_MS, undefined))) {
+      throw new RuntimeError("Failed", `container ${id} did not exit after SIGKILL`);
+    }
+  }
+
+  #isExited(id: string): boolean {
+    const c = this.#containers.get(id as ContainerId);
+    if (c !== undefined) return c.state === "exited";
+    const s = this.#sandboxes.get(id as SandboxId);
+    return s?.pausePid === 0 && s.state === "notready";
+  }
+
+  async #runcKnows(id: string): Promise<boolean> {
+    try {
+      await stat(join(this.#runcRoot, id));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Resolves true once the exit of `id` is recorded, false after `timeoutMs`. */
+  async #waitExit(
+    id: string,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    if (this.#isExited(id)) return true;
+    const ac = new AbortController();
+    const onAbort = (): void => {
+      ac.abort();
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let resolveExit = (): void => undefined;
+    const exited = new Promise<boolean>((resolve) => {
+      resolveExit = () => {
+        resolve(true);
+      };
+    });
+    let set = this.#exitWaiters.get(id);
+    if (set === undefined) {
+      set = new Set();
+      this.#exitWaiters.set(id, set);
+    }
+    set.add(resolveExit);
+    try {
+      await this.#checkExit(id);
+      if (this.#isExited(id)) return true;
+      return await Promise.race([
+        exited,
+        this.#o.clock.sleep(timeoutMs, ac.signal).then(
+          () => this.#isExited(id),
+          () => this.#isExited(id),
+        ),
+      ]);
+    } finally {
+      ac.abort();
+      signal?.removeEventListener("abort", onAbort);
+      set.delete(resolveExit);
+      if (set.size === 0) this.#exitWaiters.delete(id);
+    }
+  }
+
+  #onExitFile(name: string): void {
+    // The watch callback cannot be awaited; #checkExit logs its own failures.
+    void this.#checkExit(name);
+  }
+
+  /**
+   * Records the exit of `id` if conmon wrote its exit file. Idempotent; never throws. Concurrent
+   * checks of one id share one run, so an exit is recorded and published exactly once.
+   */
+  #checkExit(id: string): Promise<void> {
+    let p = this.#exitChecks.get(id);
+    if (p === undefined) {
+      p = this.#doCheckExit(id).finally(() => this.#exitChecks.delete(id));
+      this.#exitChecks.set(id, p);
+    }
+    return p;
+  }
+
+  async #doCheckExit(id: string): Promise<void> {
+    try {
+      const file = join(this.#exitDir, id);
+      let text: string;
+      let mtimeMs: number;
+      try {
+        const [t, st] = await Promise.all([readFile(file, "utf8"), stat(file)]);
+        text = t;
+        mtimeMs = Math.floor(st.mtimeMs);
+      } catch (err) {
+        if (isErrno(err, "ENOENT")) return;
+        throw err;
+      }
+      if (text.trim() === "") return;
+      const code = Number(text.trim());
+      const c = this.#containers.get(id as ContainerId);
+      if (c !== undefined) {
+        if (c.state === "exited") return;
+        const oom = await this.#cg.oomKilled(c.cgroupPath);
+        c.state = "exited";
+        c.exitCode = oom && code === 0 ? 137 : code;
+        c.finishedAt = mtimeMs;
+        c.reason = oom ? "OOMKilled" : code === 0 ? "Completed" : "Error";
+        await this.#persist(c);
+        this.#emit({ type: "ContainerExited", id, sandboxId: c.sandboxId, atMs: mtimeMs });
+      } else {
+        const s = this.#sandboxes.get(id as SandboxId);
+        if (s === undefined || (s.state === "notready" && s.pausePid === 0)) {
+          this.#wake(id);
+          return;
+        }
+        s.state = "notready";
+        s.pausePid = 0;
+        await writeJsonAtomic(join(this.#sandboxDir(id), "meta.json"), s);
+        this.#emit({ type: "SandboxStopped", id, sandboxId: s.id, atMs: mtimeMs });
+      }
+      this.#wake(id);
+    } catch (err) {
+      // Runs from the file watch with no caller; the next status read retries.
+      this.#log.error("recording container exit failed", { container: id, err });
+    }
+  }
+
+  #wake(id: string): void {
+    for (const w of this.#exitWaiters.get(id) ?? []) w();
+  }
+
+  /** Removes a container: kills it if needed, `runc delete`, unmounts and deletes files. Idempotent. */
+  async removeContainer(id: ContainerId): Promise<void> {
+    await this.init();
+    if (!this.#containers.has(id)) return;
+    await this.#withLock(id, async () => {
+      const meta = this.#containers.get(id);
+      if (meta === undefined) return;
+      if (meta.state !== "exited" && meta.createError === undefined) await this.#killAndWait(id);
+      await this.#cleanupContainerFiles(id);
+      this.#containers.delete(id);
+      this.#emit({
+        type: "ContainerDeleted",
+        id,
+        sandboxId: meta.sandboxId,
+        atMs: this.#o.clock.now(),
+      });
+    });
+  }
+
+  async #cleanupContainerFiles(id: string): Promise<void> {
+    const del = await this.#runc(["delete", id], undefined, false);
+    if (del.code !== 0 && (await this.#runcKnows(id))) {
+      await this.#runc(["delete", "--force", id], undefined, false);
+    }
+    const dir = this.#containerDir(id);
+    await runCommand("umount", [join(dir, "bundle", "rootfs")], { check: false });
+    await Promise.all([
+      rm(dir, { recursive: true, force: true }),
+      rm(join(this.#exitDir, id), { force: true }),
+      rm(join(this.#o.runRoot, "pid", id), { force: true }),
+      rm(join(this.#o.runRoot, "pid", `${id}.conmon`), { force: true }),
+      rm(join(this.#o.runRoot, "sock", id), { recursive: true, force: true }),
+    ]);
+  }
+
+  async containerStatus(id: ContainerId): Promise<ContainerStatus> {
+    await this.init();
+    await this.#checkExit(id);
+    return containerStatus(this.#mustContainer(id));
+  }
+
+  async listContainers(
+    filter: { sandboxId?: SandboxId; labels?: Record<string, string> } = {},
+  ): Promise<ContainerStatus[]> {
+    await this.init();
+    return [...this.#containers.values()]
+      .filter((c) => filter.sandboxId === undefined || c.sandboxId === filter.sandboxId)
+      .filter((c) => matchLabels(c.config.labels, filter.labels))
+      .map(containerStatus);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Exec, logs, stats
+
+  /**
+   * Runs `argv` in the container with `runc exec`; after `timeoutMs` the exec'd process is
+   * killed (found through `--pid-file`) and the result has timedOut=true (PL-MAP-6).
+   */
+  async execSync(
+    id: ContainerId,
+    argv: string[],
+    timeoutMs: number,
+    opts: CallOptions = {},
+  ): Promise<ExecResult> {
+    await this.init();
+    this.#mustRunning(id);
+    const pidFile = join(this.#o.runRoot, "pid", `exec-${newId().slice(0, 16)}`);
+    const child = spawn(
+      this.#o.runcPath,
+      ["--root", this.#runcRoot, "exec", "--pid-file", pidFile, id, ...argv],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (d: Buffer) => out.push(d));
+    child.stderr.on("data", (d: Buffer) => err.push(d));
+    const done = new Promise<number>((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", (code, sig) => {
+        resolve(code ?? 128 + (sig === null ? 0 : 9));
+      });
+    });
+    const ac = new AbortController();
+    const onAbort = (): void => {
+      ac.abort();
+    };
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    const flags = { timedOut: false };
+    const timer = this.#o.clock.sleep(timeoutMs, ac.signal).then(
+      async () => {
+        flags.timedOut = true;
+        await this.#killExec(pidFile);
+      },
+      async () => {
+        if (opts.signal?.aborted === true) await this.#killExec(pidFile);
+      },
+    );
+    try {
+      const exitCode = await done;
+      return {
+        exitCode: flags.timedOut && exitCode === 0 ? 137 : exitCode,
+        stdout: Buffer.concat(out),
+        stderr: Buffer.concat(err),
+        timedOut: flags.timedOut,
+      };
+    } finally {
+      ac.abort();
+      await timer;
+      opts.signal?.removeEventListener("abort", onAbort);
+      await rm(pidFile, { force: true });
+    }
+  }
+
+  async #killExec(pidFile: string): Promise<void> {
+    try {
+      const pid = Number((await readFile(pidFile, "utf8")).trim());
+      if (pid > 0) process.kill(pid, "SIGKILL");
+    } catch (err) {
+      // The process already ended (no pid file yet or ESRCH): nothing left to kill.
+      if (!isErrno(err, "ENOENT") && !isErrno(err, "ESRCH")) throw err;
+    }
+  }
+
+  /** Streaming exec (non-TTY). TTY sessions throw RuntimeError "Unavailable". */
+  async exec(id: ContainerId, argv: string[], opts: StreamOptions): Promise<StreamSession> {
+    await this.init();
+    this.#mustRunning(id);
+    if (opts.tty) throw new RuntimeError("Unavailable", "exec with a tty is not supported yet");
+    const child = spawn(this.#o.runcPath, ["--root", this.#runcRoot, "exec", id, ...argv], {
+      stdio: [opts.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+    });
+    const exitCode = new Promise<number>((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", (code) => {
+        resolve(code ?? 137);
+      });
+    });
+    const session: StreamSession = {
+      resize: () => undefined,
+      exitCode,
+      close: async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+        await exitCode.catch(() => 0);
+      },
+    };
+    if (opts.stdin && child.stdin !== null) session.stdin = child.stdin;
+    if (opts.stdout && child.stdout !== null) session.stdout = child.stdout;
+    else child.stdout?.resume();
+    if (opts.stderr && child.stderr !== null) session.stderr = child.stderr;
+    else child.stderr?.resume();
+    return session;
+  }
+
+  /** Not available yet: conmon's attach socket is SOCK_SEQPACKET. */
+  attach(): Promise<StreamSession> {
+    return Promise.reject(
+      new RuntimeError("Unavailable", "attach is not supported by the runc runtime yet"),
+    );
+  }
+
+  /** A TCP connection to `port` on 127.0.0.1 inside the sandbox's network namespace. */
+  async portForward(sandbox: SandboxId, port: number): Promise<Duplex> {
+    await this.init();
+    const sb = this.#sandboxes.get(sandbox);
+    if (sb === undefined) throw new RuntimeError("NotFound", `sandbox ${sandbox} not found`);
+    if (sb.state !== "ready")
+      throw new RuntimeError("InvalidState", `sandbox ${sandbox} is not ready`);
+    const args =
+      sb.netnsPath === undefined
+        ? ["nc", "127.0.0.1", String(port)]
+        : ["nsenter", `--net=${sb.netnsPath}`, "--", "busybox", "nc", "127.0.0.1", String(port)];
+    const child = spawn(sb.netnsPath === undefined ? "busybox" : "nsenter", args.slice(1), {
+      stdio: ["pipe", "pipe", "ignore"],
+    });
+    return childDuplex(child);
+  }
+
+  /** Asks conmon to reopen the log file (message type 2 on its ctl fifo). */
+  async reopenContainerLog(id: ContainerId): Promise<void> {
+    await this.init();
+    this.#mustRunning(id);
+    const ctl = join(this.#containerDir(id), "bundle", "ctl");
+    try {
+      const fh = await open(ctl, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+      try {
+        await fh.write("2 0 0\n");
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      if (isErrno(err, "ENXIO") || isErrno(err, "ENOENT")) {
+        throw new RuntimeError("InvalidState", `container ${id} has no log supervisor`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+
+  async containerStats(id: ContainerId): Promise<ContainerStats> {
+    await this.init();
+    const meta = this.#mustContainer(id);
+    const s = await this.#cg.stats(meta.cgroupPath);
+    return {
+      timestampMs: this.#o.clock.now(),
+      cpuUsageNanos: s.cpuNanos,
+      memoryUsageBytes: s.memUsage,
+      memoryWorkingSetBytes: s.workingSet,
+    };
+  }
+
+  /** Events as they happen until the signal aborts. Each call is an independent subscriber. */
+  async *events(opts: { signal: AbortSignal }): AsyncIterable<RuntimeEvent> {
+    await this.init();
+    const queue: RuntimeEvent[] = [];
+    let wake: (() => void) | undefined;
+    const push = (ev: RuntimeEvent): void => {
+      queue.push(ev);
+      wake?.();
+    };
+    const onAbort = (): void => wake?.();
+    this.#subscribers.add(push);
+    opts.signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      while (!opts.signal.aborted) {
+        const ev = queue.shift();
+        if (ev !== undefined) {
+          yield ev;
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+      }
+    } finally {
+      this.#subscribers.delete(push);
+      opts.signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  #emit(ev: RuntimeEvent): void {
+    for (const s of this.#subscribers) s(ev);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Helpers
+
+  #mustContainer(id: ContainerId): ContainerMeta {
+    const meta = this.#containers.get(id);
+    if (meta === undefined) throw new RuntimeError("NotFound", `container ${id} not found`);
+    return meta;
+  }
+
+  #mustRunning(id: ContainerId): ContainerMeta {
+    const meta = this.#mustContainer(id);
+    if (meta.state !== "running") {
+      throw new RuntimeError("InvalidState", `container ${id} is ${meta.state}, not running`);
+    }
+    return meta;
+  }
+
+  async #persist(meta: ContainerMeta): Promise<void> {
+    await writeJsonAtomic(join(this.#containerDir(meta.id), "meta.json"), meta);
+  }
+
+  async #withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#locks.get(key) ?? Promise.resolve();
+    let release = (): void => undefined;
+    const mine = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const chained = prev.then(() => mine);
+    this.#locks.set(key, chained);
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.#locks.get(key) === chained) this.#locks.delete(key);
+    }
+  }
+
+  async #runc(
+    args: string[],
+    signal: AbortSignal | undefined,
+    check = true,
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
+    return runCommand(this.#o.runcPath, ["--root", this.#runcRoot, ...args], {
+      check,
+      ...(signal === undefined ? {} : { signal }),
+    });
+  }
+
+  /**
+   * Runs conmon, which daemonizes, runs `runc create` and reports the container pid (or the
+   * OCI error) on its sync pipe. conmon then lives on, independent of this process.
+   */
+  async #conmonCreate(
+    id: string,
+    bundle: string,
+    logPath: string,
+    tty: boolean,
+    stdin: boolean,
+  ): Promise<{ pid: number; error?: string }> {
+    const o = this.#o;
+    const args = [
+      "--api-version",
+      "1",
+      "-c",
+      id,
+      "-u",
+      id,
+      "-r",
+      o.runcPath,
+      "-b",
+      bundle,
+      "-p",
+      join(o.runRoot, "pid", id),
+      "--exit-dir",
+      this.#exitDir,
+      "-l",
+      `k8s-file:${logPath}`,
+      "--socket-dir-path",
+      join(o.runRoot, "sock"),
+      "--container-pidfile",
+      join(o.runRoot, "pid", `${id}.conmon`),
+      "--syslog=false",
+      "--log-level",
+      "error",
+      "--runtime-arg",
+      "--root",
+      "--runtime-arg",
+      this.#runcRoot,
+    ];
+    if (tty) args.push("-t");
+    if (stdin) args.push("-i");
+    const child = spawn(o.conmonPath, args, {
+      stdio: ["ignore", "ignore", "ignore", "pipe"],
+      detached: true,
+      env: { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3" },
+    });
+    const pipe = child.stdio[3] as Readable;
+    const message = await new Promise<string>((resolve, reject) => {
+      let buf = "";
+      child.on("error", (err) => {
+        reject(new RuntimeError("Failed", "run conmon", { cause: err }));
+      });
+      pipe.on("data", (d: Buffer) => {
+        buf += d.toString();
+        if (buf.includes("}")) resolve(buf);
+      });
+      pipe.on("close", () => {
+        resolve(buf);
+      });
+    });
+    // conmon keeps the pipe's write end; the runtime no longer needs its read end.
+    pipe.destroy();
+    child.unref();
+    let parsed: { data?: number; message?: string };
+    try {
+      parsed = JSON.parse(message.slice(0, message.indexOf("}") + 1)) as typeof parsed;
+    } catch (err) {
+      throw new RuntimeError("Failed", `conmon gave no create result for ${id}`, {
+        cause: err,
+        command: [o.conmonPath, ...args],
+      });
+    }
+    const pid = parsed.data ?? -1;
+    if (pid <= 0) return { pid: 0, error: ociMessage(parsed.message ?? "runc create failed") };
+    return { pid };
+  }
+}
+
+/**
+ * A Duplex over a child's stdin/stdout: writes go to stdin, `end()` closes it, stdout is the
+ * readable side; destroying the duplex kills the child.
+ */
+function childDuplex(child: ChildProcessByStdio<Writable, Readable, null>): Duplex {
+  const duplex = new Duplex({
+    write(chunk: Buffer, _enc, cb) {
+      child.stdin.write(chunk, cb);
+    },
+    final(cb) {
+      child.stdin.end(cb);
+    },
+    read() {
+      child.stdout.resume();
+    },
+    destroy(err, cb) {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      cb(err);
+    },
+  });
+  child.stdout.on("data", (d: Buffer) => {
+    if (!duplex.push(d)) child.stdout.pause();
+  });
+  child.stdout.on("end", () => duplex.push(null));
+  child.stdin.on("error", (err) => duplex.destroy(err));
+  child.on("error", (err) => duplex.destroy(err));
+  return duplex;
+}
+
+/** Extracts the OCI error text from runc's output (`exec: "/x": stat /x: no such file…`). */
+export function ociMessage(raw: string): string {
+  const lines = raw.trim().split("\n");
+  const last = lines[lines.length - 1] ?? "";
+  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(last);
+  let msg = m?.[1] === undefined ? last : m[1].replace(/\\(.)/g, "$1");
+  msg = msg.replace(/^runc (create|start) failed: /, "");
+  msg = msg.replace(/^unable to start container process: /, "");
+  return msg.trim();
+}
+
+function sandboxStatus(m: SandboxMeta): SandboxStatus {
+  return {
+    id: m.id,
+    name: m.config.name,
+    attempt: m.config.attempt,
+    state: m.state,
+    createdAt: m.createdAt,
+    ips: [...m.ips],
+    hostNetwork: m.config.hostNetwork,
+    labels: { ...m.config.labels },
+    annotations: { ...m.config.annotations },
+  };
+}
+
+function containerStatus(m: ContainerMeta): ContainerStatus {
+  const s: ContainerStatus = {
+    id: m.id,
+    sandboxId: m.sandboxId,
+    name: m.config.name,
+    attempt: m.config.attempt,
+    state: m.state,
+    createdAt: m.createdAt,
+    image: m.config.image,
+    imageRef: m.imageRef,
+    labels: { ...m.config.labels },
+    annotations: { ...m.config.annotations },
+    logPath: m.config.logPath,
+  };
+  if (m.startedAt !== undefined) s.startedAt = m.startedAt;
+  if (m.finishedAt !== undefined) s.finishedAt = m.finishedAt;
+  if (m.exitCode !== undefined) s.exitCode = m.exitCode;
+  if (m.reason !== undefined) s.reason = m.reason;
+  if (m.message !== undefined) s.message = m.message;
+  if (m.pid !== undefined && m.state === "running") s.pid = m.pid;
+  return s;
+}
+
+function matchLabels(
+  labels: Record<string, string>,
+  want: Record<string, string> | undefined,
+): boolean {
+  if (want === undefined) return true;
+  return Object.entries(want).every(([k, v]) => labels[k] === v);
+}
+
+function newId(): string {
+  return randomBytes(32).toString("hex");
+}
+
+function isErrno(err: unknown, code: string): boolean {
+  return err instanceof Error && "code" in err && err.code === code;
+}
+
+/** Our own oom_score_adj when we lack CAP_SYS_RESOURCE (bit 24), else -1000. */
+async function minOomScoreAdj(): Promise<number> {
+  const status = await readFile("/proc/self/status", "utf8");
+  const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? "0"}`);
+  if ((capEff & (1n << 24n)) !== 0n) return -1000;
+  return Number((await readFile("/proc/self/oom_score_adj", "utf8")).trim());
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, "utf8")) as T;
+  } catch (err) {
+    if (isErrno(err, "ENOENT") || err instanceof SyntaxError) return undefined;
+    throw err;
+  }
+}
+
+async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  const tmp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
+  await writeFile(tmp, JSON.stringify(value));
+  await rename(tmp, path);
+}
