@@ -39,7 +39,11 @@ async function startHarness(): Promise<Harness> {
 
 async function stopHarness(h: Harness): Promise<void> {
   await h.handler.wait();
-  await new Promise<void>((resolve) => h.server.close(() => { resolve(); }));
+  await new Promise<void>((resolve) =>
+    h.server.close(() => {
+      resolve();
+    }),
+  );
 }
 
 interface WsResult {
@@ -233,7 +237,11 @@ describe("websocket exec and attach", () => {
     const ws = new WebSocket(`ws://127.0.0.1:${h.port}${POD}/exec?command=sleep&stdout=true`, [
       "v5.channel.k8s.io",
     ]);
-    await new Promise<void>((resolve) => ws.once("open", () => { resolve(); }));
+    await new Promise<void>((resolve) =>
+      ws.once("open", () => {
+        resolve();
+      }),
+    );
     const proc = h.backend.processes.at(-1);
     assert.equal(proc?.isClosed, false);
     ws.terminate();
@@ -384,12 +392,12 @@ describe("SPDY exec", () => {
     assert.ok("conn" in d);
     const proc = h.backend.processes.at(-1)!;
     while (h.clock.pendingSleepers === 0) await new Promise((r) => setImmediate(r));
-    h.clock.advance(30_000);
+    await h.clock.advance(30_000);
     // After giving up, the server waits closeGraceMs for the client to hang up.
     while (h.clock.pendingSleepers === 0 && !d.conn.isClosed) {
       await new Promise((r) => setImmediate(r));
     }
-    h.clock.advance(10_000);
+    await h.clock.advance(10_000);
     await h.handler.wait();
     assert.equal(proc.isClosed, true);
     await d.conn.closed;
@@ -482,7 +490,11 @@ describe("port-forward", () => {
   });
   after(async () => {
     await stopHarness(h);
-    await new Promise<void>((resolve) => echo.server.close(() => { resolve(); }));
+    await new Promise<void>((resolve) =>
+      echo.server.close(() => {
+        resolve();
+      }),
+    );
   });
 
   test("KA-PF-2 SPDY port-forward copies bytes both ways and FINs when the pod side closes", async () => {

@@ -150,6 +150,10 @@ export function createStreamingUpgradeHandler(
       } else {
         rejectUpgrade(socket, new ApiError("BadRequest", `unsupported upgrade "${upgrade}"`));
       }
+    } catch (err) {
+      // A bug or an unexpected I/O failure: the connection cannot be trusted any more.
+      log.error("streaming session failed", { err });
+      socket.destroy();
     } finally {
       abort.abort(new Error("session finished"));
     }

@@ -255,11 +255,13 @@ function adler32(data: Buffer): number {
 }
 
 const STORED_BLOCK_MAX_BYTES = 0xffff;
+/** An empty non-final stored block: what zlib emits for Z_SYNC_FLUSH. */
+const SYNC_FLUSH_MARKER = Buffer.from([0x00, 0x00, 0x00, 0xff, 0xff]);
 
 /**
  * Compresses one direction's header blocks into a single zlib stream primed with the SPDY/3
- * dictionary. It emits deflate *stored* blocks: every block is byte-aligned (so each frame ends
- * cleanly, like a SYNC_FLUSH) and the work is synchronous, so a reply is never reordered
+ * dictionary. It emits deflate *stored* blocks followed by the SYNC_FLUSH marker, so each frame
+ * ends on a byte boundary as the protocol requires, and the work is synchronous, so a reply is never reordered
  * against the data frames written after it. Header blocks are a few bytes, so nothing is lost by
  * not compressing them. Not for concurrent use; one per connection.
  */
@@ -288,6 +290,10 @@ export class SpdyHeaderCompressor {
       h.writeUInt16LE(~chunk.length & 0xffff, 3);
       parts.push(h, chunk);
     }
+    // End with an empty stored block, exactly as a zlib SYNC_FLUSH does. Go's inflater (kubectl)
+    // only hands out a block's bytes without reading ahead when this marker follows; without it,
+    // it reads past the frame, hits the end of the header block and fails every later frame.
+    parts.push(SYNC_FLUSH_MARKER);
     return Buffer.concat(parts);
   }
 }

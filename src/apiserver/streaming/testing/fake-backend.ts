@@ -81,7 +81,7 @@ export type FakeScript = (proc: FakeProcess, command: readonly string[]) => void
  */
 export const defaultScript: FakeScript = (proc, command) => {
   const [cmd, ...args] = command;
-  switch (cmd) {
+  switch (cmd ?? "") {
     case "echo":
       proc.stdout?.write(args.join(" ") + "\n");
       proc.exit(0);

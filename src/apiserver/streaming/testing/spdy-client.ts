@@ -120,12 +120,19 @@ export class RawWebSocket {
   private constructor(socket: Socket, protocol: string, rest: Buffer) {
     this.socket = socket;
     this.protocol = protocol;
-    this.closed = new Promise((resolve) => socket.once("close", () => { resolve(); }));
+    this.closed = new Promise((resolve) =>
+      socket.once("close", () => {
+        resolve();
+      }),
+    );
     socket.on("data", (c: Buffer) => {
       this.#receive(c);
     });
     socket.on("error", () => undefined);
-    if (rest.length > 0) queueMicrotask(() => { this.#receive(rest); });
+    if (rest.length > 0)
+      queueMicrotask(() => {
+        this.#receive(rest);
+      });
     socket.resume();
   }
 
