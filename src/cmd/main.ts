@@ -91,7 +91,8 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    // Every command has finished its work here; nothing left in the loop is worth waiting for.
+    process.exit(code);
   },
   (err: unknown) => {
     console.error(`podrun: ${err instanceof Error ? err.message : String(err)}`);

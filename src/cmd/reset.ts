@@ -71,5 +71,6 @@ export async function reset(config: NodeConfig): Promise<number> {
     logger.warn("could not remove the proxy table", { err });
   });
   await removeBridge(config.bridgeName);
+  await runtime.close();
   return failures === 0 ? 0 : 1;
 }

@@ -6,17 +6,25 @@ import { setMaxListeners } from "node:events";
 import { mkdir, readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import { parseAllDocuments } from "yaml";
-import { apiAdmission, type Endpoints, type KubeObject, type Service } from "../api/index.js";
+import {
+  apiAdmission,
+  isNotFound,
+  type Endpoints,
+  type KubeObject,
+  type Service,
+} from "../api/index.js";
 import { ApiServer, RESOURCES } from "../apiserver/index.js";
 import {
   HttpsApiServer,
   RequestAuthenticator,
+  ServiceAccountTokenVerifier,
   StaticTokenVerifier,
   ensurePki,
+  ensureServiceAccountKey,
   writeKubeconfig,
 } from "../apiserver/http/index.js";
 import { Client, HandlerTransport, Informer } from "../client/index.js";
-import { EndpointsController } from "../controllers/index.js";
+import { EndpointsController, RootCaPublisher } from "../controllers/index.js";
 import { ClusterZone, DnsServer } from "../dns/index.js";
 import { Kubelet } from "../kubelet/index.js";
 import { ServiceProxy } from "../proxy/index.js";
@@ -77,6 +85,7 @@ export async function up(
 
   // Step 3: the API server, in-process client, HTTPS endpoints and credentials.
   const kubeletRef: { current?: Kubelet } = {};
+  const saKey = await ensureServiceAccountKey(dataDir);
   const apiServer = new ApiServer({
     store,
     clock,
@@ -90,7 +99,9 @@ export async function up(
     },
     securePort: config.port,
     serverAddress: `${gateway}:${config.port}`,
+    serviceAccountKeyPem: saKey.privateKeyPem,
   });
+  const client = new Client(new HandlerTransport(apiServer));
   const pki = await ensurePki({ dataDir, nodeIps: [config.nodeIP, gateway], clock });
   const authenticator = new RequestAuthenticator({
     tokenVerifiers: [
@@ -98,6 +109,15 @@ export async function up(
         [pki.adminToken]: {
           username: "kubernetes-admin",
           groups: ["system:masters", "system:authenticated"],
+        },
+      }),
+      new ServiceAccountTokenVerifier({
+        publicKeyPem: saKey.publicKeyPem,
+        clock,
+        lookup: {
+          serviceAccountUid: (ns, name) => uidOf(() => client.serviceAccounts(ns).get(name)),
+          podUid: (ns, name) => uidOf(() => client.pods(ns).get(name)),
+          secretUid: (ns, name) => uidOf(() => client.secrets(ns).get(name)),
         },
       }),
     ],
@@ -116,7 +136,6 @@ export async function up(
         logger: logger.with({ component: "https" }),
       }),
   );
-  const client = new Client(new HandlerTransport(apiServer));
 
   // System namespaces, the kubernetes Service and default ServiceAccounts exist before anyone asks.
   await apiServer.bootstrap();
@@ -166,6 +185,9 @@ export async function up(
   tasks.spawn("endpoints controller", () =>
     new EndpointsController({ client, clock, logger }).run(signal),
   );
+  tasks.spawn("root-ca publisher", () =>
+    new RootCaPublisher({ client, caPem: pki.caCertPem, clock, logger }).run(signal),
+  );
   tasks.spawn("proxy", () =>
     new ServiceProxy({ client, clock, logger: logger.with({ component: "proxy" }) }).run(signal),
   );
@@ -191,9 +213,20 @@ export async function up(
       );
   });
   await tasks.wait();
+  await runtime.close();
   await store.close();
   logger.info("stopped");
   return 0;
+}
+
+/** The uid of the object `get` reads, or undefined when it does not exist. */
+async function uidOf(get: () => Promise<KubeObject>): Promise<string | undefined> {
+  try {
+    return (await get()).metadata.uid;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
 }
 
 /** Cluster DNS on the bridge gateway, fed by Service and EndpointSlice informers. */

@@ -11,6 +11,7 @@ import {
   type Node,
   type NodeCondition,
   type Pod,
+  type TokenRequest,
   type Service,
 } from "../api/index.js";
 import { EventRecorder, Informer } from "../client/index.js";
@@ -198,16 +199,26 @@ export class Kubelet {
           this.#workers.wake(uid);
         },
       });
+    const nodeAllocatable = {
+      cpu: os.cpus().length,
+      memoryBytes: os.totalmem(),
+      ephemeralStorageBytes: 0,
+    };
+    const client = opts.client;
     this.#volumes =
       opts.volumes ??
       new VolumeManager({
         podsDir: join(cfg.dataDir, "pods"),
         sources: {
-          getConfigMap: (ns, name) => getOrUndefined(() => opts.client.configMaps(ns).get(name)),
-          getSecret: (ns, name) => getOrUndefined(() => opts.client.secrets(ns).get(name)),
+          getConfigMap: (ns, name) => getOrUndefined(() => client.configMaps(ns).get(name)),
+          getSecret: (ns, name) => getOrUndefined(() => client.secrets(ns).get(name)),
+          ...(client.serviceAccountToken === undefined
+            ? {}
+            : { serviceAccountToken: (pod, aud, exp) => requestPodToken(client, pod, aud, exp) }),
         },
         logger: opts.logger,
         clock: opts.clock,
+        nodeAllocatable,
       });
     this.#services = new Informer<Service>({
       source: opts.client.services(),
@@ -250,11 +261,7 @@ export class Kubelet {
         nodeIPs: [cfg.nodeIP],
         dns,
         nodeMemoryBytes: os.totalmem(),
-        nodeAllocatable: {
-          cpu: os.cpus().length,
-          memoryBytes: os.totalmem(),
-          ephemeralStorageBytes: 0,
-        },
+        nodeAllocatable,
       },
     });
     const syncer = this.#syncer;
@@ -636,4 +643,46 @@ async function readOrEmpty(path: string): Promise<string> {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return "";
     throw err;
   }
+}
+
+/**
+ * Requests the projected service-account token of `pod` (upstream kubelet token manager): bound
+ * to the pod by name and uid, for `audience` (empty: the API server's own audience).
+ */
+async function requestPodToken(
+  client: KubeletClient,
+  pod: Pod,
+  audience: string,
+  expirationSeconds: number,
+): Promise<string> {
+  const request = client.serviceAccountToken?.bind(client);
+  if (request === undefined) throw new TypeError("client cannot request service account tokens");
+  const ns = pod.metadata.namespace ?? "default";
+  const sa = pod.spec.serviceAccountName ?? "default";
+  let tr: TokenRequest;
+  try {
+    tr = await request(ns, sa === "" ? "default" : sa, {
+      metadata: {},
+      spec: {
+        audiences: audience === "" ? [] : [audience],
+        expirationSeconds,
+        boundObjectRef: {
+          kind: "Pod",
+          apiVersion: "v1",
+          name: pod.metadata.name ?? "",
+          uid: pod.metadata.uid ?? "",
+        },
+      },
+    });
+  } catch (err) {
+    // Upstream's wording, which ends up in the FailedMount event.
+    throw new Error(`failed to fetch token: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
+  }
+  const token = tr.status?.token ?? "";
+  if (token === "") {
+    throw new Error(`token request for service account ${ns}/${sa} returned no token`);
+  }
+  return token;
 }

@@ -165,6 +165,22 @@ test("PodSyncer first sync creates the sandbox and container and reports Running
   );
 });
 
+test("PL-ENV-1 the image's Env is the base environment and pod variables override it", async () => {
+  h.images.addImage("busybox:1.36", { config: { env: ["PATH=/bin", "LANG=C", "MODE=image"] } });
+  const pod = await h.client.pods("default").create(
+    basePod((p) => {
+      p.spec.containers[0]!.env = [{ name: "MODE", value: "pod" }];
+    }),
+  );
+  await sync(pod);
+  const env = h.runtime.configOf(running("app")).env;
+  const get = (n: string): string | undefined => env.find((e) => e.name === n)?.value;
+  assert.equal(get("PATH"), "/bin");
+  assert.equal(get("LANG"), "C");
+  assert.equal(get("MODE"), "pod");
+  assert.equal(env.filter((e) => e.name === "MODE").length, 1);
+});
+
 test("PL-BO-2 first crash restarts at once, the second waits 10s with CrashLoopBackOff", async () => {
   const pod = await createPod();
   await sync(pod);

@@ -68,6 +68,11 @@ import { goDuration, type EventSink, type KubeletClient } from "./types.js";
 /** The volume manager as the syncer uses it (volumes/VolumeManager satisfies it). */
 export interface PodVolumes {
   setUp(pod: Pod, signal: AbortSignal): Promise<void>;
+  /**
+   * Re-projects the contents of a pod whose volumes are set up (PL-VOL-8; token rotation).
+   * Optional: without it every sync calls `setUp` again.
+   */
+  refresh?(pod: Pod, signal: AbortSignal): Promise<void>;
   mountsFor(pod: Pod, container: Container, env: Map<string, string>): Mount[];
   tearDown(podUid: string): Promise<void>;
 }
@@ -149,6 +154,8 @@ export class PodSyncer {
   readonly #startTimes = new Map<string, string>();
   /** Kubelet decisions forcing Failed (PL-PHASE-7), by UID. */
   readonly #forcedFailures = new Map<string, { reason: string; message: string }>();
+  /** Pods (by uid) whose volumes were set up; later syncs only refresh them (PL-VOL-8). */
+  readonly #volumesSetUp = new Set<string>();
   /** Last status written, by UID, to skip no-op writes. */
   readonly #lastStatus = new Map<string, string>();
   /** Serializes image pulls node-wide (PL-IMG-6). */
@@ -203,15 +210,28 @@ export class PodSyncer {
     // Step 1: pod directory and volumes (PL-VOL-2).
     const podDir = join(this.#o.config.podsDir, uid);
     await mkdir(podDir, { recursive: true });
-    try {
-      await this.#o.volumes.setUp(pod, signal);
-    } catch (err) {
-      if (signal.aborted) throw err;
-      const msg = err instanceof Error ? err.message : String(err);
-      this.#o.recorder.event(pod, undefined, "Warning", "FailedMount", msg);
-      const rs = await getRuntimePodStatus(this.#o.runtime, pod, { signal });
-      await this.#writeStatus(pod, rs, { startTime, isTerminating: false }, signal);
-      return { ok: false, isTerminal: false };
+    const refresh = this.#o.volumes.refresh?.bind(this.#o.volumes);
+    if (refresh !== undefined && this.#volumesSetUp.has(uid)) {
+      // Mounted volumes do not block the pod (upstream): a failed refresh is only reported.
+      try {
+        await refresh(pod, signal);
+      } catch (err) {
+        if (signal.aborted) throw err;
+        const msg = err instanceof Error ? err.message : String(err);
+        this.#o.recorder.event(pod, undefined, "Warning", "FailedMount", msg);
+      }
+    } else {
+      try {
+        await this.#o.volumes.setUp(pod, signal);
+        this.#volumesSetUp.add(uid);
+      } catch (err) {
+        if (signal.aborted) throw err;
+        const msg = err instanceof Error ? err.message : String(err);
+        this.#o.recorder.event(pod, undefined, "Warning", "FailedMount", msg);
+        const rs = await getRuntimePodStatus(this.#o.runtime, pod, { signal });
+        await this.#writeStatus(pod, rs, { startTime, isTerminating: false }, signal);
+        return { ok: false, isTerminal: false };
+      }
     }
 
     // Step 2: plan.
@@ -342,6 +362,7 @@ export class PodSyncer {
    */
   async finishPod(pod: Pod, signal: AbortSignal): Promise<void> {
     const uid = pod.metadata.uid ?? "";
+    this.#volumesSetUp.delete(uid);
     await this.#o.volumes.tearDown(uid);
     if (pod.metadata.deletionTimestamp !== undefined) {
       try {
@@ -375,6 +396,7 @@ export class PodSyncer {
       await this.#o.runtime.removePodSandbox(s.id, { signal });
     }
     for (const c of containers) await this.#o.runtime.removeContainer(c.id, { signal });
+    this.#volumesSetUp.delete(uid);
     await this.#o.volumes.tearDown(uid);
     this.#o.prober.removePod(uid);
     const ns =
@@ -983,6 +1005,14 @@ export class PodSyncer {
     const env = await resolveContainerEnv(pod, c, envDeps);
     const argv = containerArgv(c, image.config, env);
     const envMap = new Map(env.map((e) => [e.name, e.value]));
+    // PL-ENV-1: the image's Env is the base environment; pod variables override same names.
+    const imageEnv = image.config.env
+      .map((kv) => {
+        const i = kv.indexOf("=");
+        return i < 0 ? { name: kv, value: "" } : { name: kv.slice(0, i), value: kv.slice(i + 1) };
+      })
+      .filter((e) => !envMap.has(e.name));
+    const processEnv = [...imageEnv, ...env];
 
     // User and runAsNonRoot (PL-ENV-1 neighbours).
     const sc = c.securityContext;
@@ -1084,7 +1114,7 @@ export class PodSyncer {
       annotations,
       image: image.id,
       argv,
-      env,
+      env: processEnv,
       mounts,
       logPath: join(logDir, `${String(restartCount)}.log`),
       pidMode,

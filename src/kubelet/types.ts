@@ -1,4 +1,14 @@
-import type { ConfigMap, Event, Lease, Node, Pod, Secret, Service } from "../api/index.js";
+import type {
+  CallOptions,
+  ConfigMap,
+  Event,
+  Lease,
+  Node,
+  Pod,
+  Secret,
+  Service,
+  TokenRequest,
+} from "../api/index.js";
 import type { ResourceClient } from "../client/index.js";
 
 /**
@@ -13,6 +23,16 @@ export interface KubeletClient {
   configMaps(ns?: string): ResourceClient<ConfigMap>;
   secrets(ns?: string): ResourceClient<Secret>;
   services(ns?: string): ResourceClient<Service>;
+  /**
+   * TokenRequest for a pod's projected service-account token (`serviceaccounts/<name>/token`).
+   * Optional: without it projected token files are skipped.
+   */
+  serviceAccountToken?(
+    ns: string,
+    name: string,
+    req: TokenRequest,
+    opts?: CallOptions,
+  ): Promise<TokenRequest>;
 }
 
 /** Where the kubelet sends events (client/'s EventRecorder satisfies it). Never throws. */

@@ -1,5 +1,6 @@
 // End-to-end harness: every test cluster is a real `podrun up` process running inside a
-// network namespace of its own (so it never touches the host's interfaces, routes or
+// network namespace of its own (entered with `nsenter --net`, not `ip netns exec`, which
+// remounts /sys and so hides the cgroup hierarchies) (so it never touches the host's interfaces, routes or
 // firewall) with a data dir of its own; kubectl and other clients run inside that namespace.
 // `stop()` kills the process, removes every container it made (`podrun reset`), deletes the
 // namespace and the data dir.
@@ -160,7 +161,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     });
 
   const inNetns = (cmd: string, args: string[], o?: RunOptions): Promise<RunResult> =>
-    run("ip", ["netns", "exec", netns, cmd, ...args], o);
+    run("nsenter", [`--net=/run/netns/${netns}`, cmd, ...args], o);
   const kubectl = (
     args: string[],
     o: RunOptions & { version?: string } = {},

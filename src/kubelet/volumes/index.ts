@@ -87,6 +87,33 @@ export function volumePlugin(v: Volume): VolumePlugin | undefined {
 
 const DEFAULT_MODE = 0o644;
 const DEFAULT_TOKEN_EXPIRATION_SECONDS = 3600;
+/** Upstream kubelet token manager: refresh once 80% of the token's lifetime has passed… */
+const TOKEN_REFRESH_FRACTION = 0.8;
+/** …or once the token is older than a day, whatever its lifetime. */
+const TOKEN_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+
+/** A projected token the kubelet holds, with the times that decide its rotation. */
+interface CachedToken {
+  token: string;
+  issuedAtMs: number;
+  expiresAtMs: number;
+}
+
+/** `iat`/`exp` of a JWT, undefined when the token is not a readable JWT. */
+function jwtTimes(token: string): { iatMs: number; expMs: number } | undefined {
+  const payload = token.split(".")[1];
+  if (payload === undefined) return undefined;
+  try {
+    const v: unknown = JSON.parse(Buffer.from(payload, "base64url").toString("utf8"));
+    if (typeof v !== "object" || v === null) return undefined;
+    const { iat, exp } = v as Record<string, unknown>;
+    if (typeof iat !== "number" || typeof exp !== "number" || exp <= iat) return undefined;
+    return { iatMs: iat * 1000, expMs: exp * 1000 };
+  } catch {
+    // Opaque (non-JWT) token: the caller falls back to the requested lifetime.
+    return undefined;
+  }
+}
 const KUBE_ROOT_CA = "kube-root-ca.crt";
 
 const PROPAGATION: Record<string, Mount["propagation"]> = {
@@ -112,6 +139,8 @@ export class VolumeManager {
   readonly #mounter: Mounter;
   readonly #allocatable: EnvDeps["nodeAllocatable"] | undefined;
   readonly #locks = new Map<string, Promise<void>>();
+  /** Projected tokens by `<pod uid>|<audience>|<expirationSeconds>`; dropped on tearDown. */
+  readonly #tokens = new Map<string, CachedToken>();
 
   constructor(opts: VolumeManagerOptions) {
     if (!path.isAbsolute(opts.podsDir)) {
@@ -150,7 +179,11 @@ export class VolumeManager {
     });
   }
 
-  /** Re-projects ConfigMap/Secret/downwardAPI/projected contents (PL-VOL-8). */
+  /**
+   * Re-projects ConfigMap/Secret/downwardAPI/projected contents (PL-VOL-8). Projected
+   * service-account tokens are re-requested once 80% of their lifetime (or a day) has passed,
+   * as upstream's kubelet token manager does; until then the held token is written again.
+   */
   refresh(pod: Pod, signal: AbortSignal): Promise<void> {
     return this.#serialize(pod.metadata.uid ?? "", async () => {
       for (const v of pod.spec.volumes ?? []) {
@@ -210,6 +243,7 @@ export class VolumeManager {
         await this.#mounter.unmount(m);
       }
       await fsp.rm(dir, { recursive: true, force: true });
+      for (const k of this.#tokens.keys()) if (k.startsWith(`${podUid}|`)) this.#tokens.delete(k);
       this.#logger.debug("pod volumes removed", { podUid });
     });
   }
@@ -381,14 +415,13 @@ export class VolumeManager {
         } else if (s.downwardAPI !== undefined) {
           this.#addDownwardAPI(payload, pod, s.downwardAPI.items ?? [], defaultMode);
         } else if (s.serviceAccountToken !== undefined) {
-          const issue = this.#sources.serviceAccountToken?.bind(this.#sources);
-          if (issue === undefined) continue;
           const t = s.serviceAccountToken;
-          const token = await issue(
+          const token = await this.#projectedToken(
             pod,
             t.audience ?? "",
             t.expirationSeconds ?? DEFAULT_TOKEN_EXPIRATION_SECONDS,
           );
+          if (token === undefined) continue;
           payload.set(t.path, { data: Buffer.from(token), mode: defaultMode });
         }
       } catch (err) {
@@ -399,6 +432,34 @@ export class VolumeManager {
     if (errors.length === 1) throw new Error(errors[0]);
     if (errors.length > 1) throw new Error(`[${errors.join(", ")}]`);
     return payload;
+  }
+
+  /** The held token for this pod and projection, re-requested when due for rotation. */
+  async #projectedToken(
+    pod: Pod,
+    audience: string,
+    expirationSeconds: number,
+  ): Promise<string | undefined> {
+    const issue = this.#sources.serviceAccountToken?.bind(this.#sources);
+    if (issue === undefined) return undefined;
+    const key = `${pod.metadata.uid ?? ""}|${audience}|${String(expirationSeconds)}`;
+    const nowMs = this.#clock.now();
+    const held = this.#tokens.get(key);
+    if (held !== undefined) {
+      const refreshAtMs = Math.min(
+        held.issuedAtMs + (held.expiresAtMs - held.issuedAtMs) * TOKEN_REFRESH_FRACTION,
+        held.issuedAtMs + TOKEN_MAX_AGE_MS,
+      );
+      if (nowMs < refreshAtMs) return held.token;
+    }
+    const token = await issue(pod, audience, expirationSeconds);
+    const times = jwtTimes(token);
+    this.#tokens.set(key, {
+      token,
+      issuedAtMs: times?.iatMs ?? nowMs,
+      expiresAtMs: times?.expMs ?? nowMs + expirationSeconds * 1000,
+    });
+    return token;
   }
 
   #addDownwardAPI(
