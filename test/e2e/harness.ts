@@ -141,11 +141,9 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const startProc = (): void => {
     const fd = openSync(logPath, "a");
     proc = spawn(
-      "ip",
-      ["netns", "exec", netns, PODRUN, "up", "--data-dir", dataDir, ...(opts.args ?? [])],
-      {
-        stdio: ["ignore", fd, fd],
-      },
+      "nsenter",
+      [`--net=/run/netns/${netns}`, PODRUN, "up", "--data-dir", dataDir, ...(opts.args ?? [])],
+      { stdio: ["ignore", fd, fd] },
     );
     closeSync(fd);
   };
@@ -209,8 +207,11 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         if (r.code === 0 && (typeof want === "string" ? last === want : want.test(last)))
           return last;
         if (Date.now() > deadline) {
+          const described = await kubectl(["describe", ...resource.split(" ")]);
+          const tail = cluster.log().split("\n").slice(-40).join("\n");
           throw new Error(
-            `timed out waiting for ${resource} ${jsonpath} = ${String(want)}; last: ${last}`,
+            `timed out waiting for ${resource} ${jsonpath} = ${String(want)}; last: ${last}\n` +
+              `${described.stdout}${described.stderr}\n--- podrun log (tail) ---\n${tail}`,
           );
         }
         await sleep(100);
