@@ -370,6 +370,16 @@ export interface Secret extends KubeObject {
   immutable?: boolean;
 }
 
+/** authentication.k8s.io/v1 TokenRequest (POST `serviceaccounts/<name>/token`). */
+export interface TokenRequest extends KubeObject {
+  spec: {
+    audiences?: string[];
+    expirationSeconds?: number;
+    boundObjectRef?: { kind?: string; apiVersion?: string; name?: string; uid?: string };
+  };
+  status?: { token: string; expirationTimestamp: string };
+}
+
 export interface ServiceAccount extends KubeObject {
   secrets?: { name: string }[];
   automountServiceAccountToken?: boolean;

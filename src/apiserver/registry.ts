@@ -14,6 +14,7 @@ import {
   type KubeObject,
   type ListMeta,
   type Pod,
+  type ServiceAccount,
 } from "../api/index.js";
 import type { Store, Stored } from "../storage/index.js";
 import type { Clock, Logger } from "../util/index.js";
@@ -29,6 +30,7 @@ import {
 } from "./objects.js";
 import { applyPatch, serverSideApply, updateManagedFields } from "./patch/index.js";
 import { findResource, qualifiedResource, type ResourceInfo } from "./resources.js";
+import { injectServiceAccountToken } from "./sa-admission.js";
 import { matchesFilter, type ObjectFilter } from "./selectors.js";
 import { allocateServiceAddresses, keepServiceAddresses } from "./services.js";
 import type { Admission, FieldValidationMode } from "./types.js";
@@ -131,6 +133,8 @@ export class Registry {
   readonly #logger: Logger;
   /** Called after a namespace got its deletionTimestamp (wakes the namespace finalizer). */
   readonly #onNamespaceTerminating: () => void;
+  /** Run the ServiceAccount admission plugin on pod create (token volume injection). */
+  readonly #mountServiceAccountToken: boolean;
 
   constructor(opts: {
     store: Store;
@@ -138,7 +142,10 @@ export class Registry {
     admission: Admission;
     logger: Logger;
     onNamespaceTerminating: () => void;
+    /** @default false */
+    mountServiceAccountToken?: boolean;
   }) {
+    this.#mountServiceAccountToken = opts.mountServiceAccountToken ?? false;
     this.#store = opts.store;
     this.#clock = opts.clock;
     this.#admission = opts.admission;
@@ -343,6 +350,7 @@ export class Registry {
           phase: "Pending",
           ...(old["qosClass"] === undefined ? {} : { qosClass: old["qosClass"] }),
         };
+        if (this.#mountServiceAccountToken) await this.#admitServiceAccount(obj as Pod);
         break;
       }
       case "/namespaces": {
@@ -365,6 +373,25 @@ export class Registry {
       default:
         break;
     }
+  }
+
+  /** Upstream's ServiceAccount admission on pod create: the account must exist; token volume. */
+  async #admitServiceAccount(pod: Pod): Promise<void> {
+    const ns = pod.metadata.namespace ?? "";
+    if ((pod.spec.serviceAccountName ?? "") === "") pod.spec.serviceAccountName = "default";
+    const saName = pod.spec.serviceAccountName ?? "default";
+    const s = await this.#store.get(keyFor(must(SERVICE_ACCOUNTS, "serviceaccounts"), ns, saName));
+    if (s === undefined) {
+      // Upstream's namespace lifecycle plugin runs first: a missing namespace is a 404.
+      await this.#checkNamespace(ns);
+      const name = pod.metadata.name ?? "";
+      throw new ApiError(
+        "Forbidden",
+        `pods "${name}" is forbidden: error looking up service account ${ns}/${saName}: serviceaccount "${saName}" not found`,
+        { name, kind: "pods", group: "" },
+      );
+    }
+    injectServiceAccountToken(pod, s.value as ServiceAccount, randomSuffix());
   }
 
   async #afterCreate(info: ResourceInfo, obj: KubeObject): Promise<void> {
@@ -462,7 +489,11 @@ export class Registry {
     }
     const old = cur.value as KubeObject;
     const next = this.#mergeForUpdate(info, old, obj, subresource);
-    if (subresource === undefined) this.#admission.default(info.kind, info.group, next);
+    // Bodies are defaulted on every decode upstream, so added ephemeral containers get their
+    // defaults (imagePullPolicy, terminationMessagePolicy) just like containers at create.
+    if (subresource === undefined || subresource === "ephemeralcontainers") {
+      this.#admission.default(info.kind, info.group, next);
+    }
     this.#validate(info, next, servedStored(info, cur), ctx, subresource);
     delete next.metadata.resourceVersion;
     // A write that changes nothing stores nothing (no new resourceVersion, no event), as

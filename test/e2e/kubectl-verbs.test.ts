@@ -102,7 +102,7 @@ describe("kubectl verbs", () => {
       assert.match(d, /Normal\s+Started\s+\S+\s+kubelet\s+Started container c1/);
 
       assert.match(await k(["label", "pod", n, "tier=web"]), new RegExp(`pod/${n} labeled`));
-      assert.match(await k(["annotate", "pod", n, "note=hello"]), new RegExp(`pod/${n} annotated`));
+      assert.match(await k(["annotate", "pod", n, "note=hello"]), new RegExp(`pod/${n} annotated?$`, "m"));
       assert.match(
         await k(["patch", "pod", n, "--type=merge", "-p", '{"metadata":{"labels":{"m":"1"}}}']),
         new RegExp(`pod/${n} patched`),
@@ -183,8 +183,10 @@ describe("kubectl verbs", () => {
 
   test("get -w streams the pod's STATUS changes", async () => {
     const name = "watched";
-    const watch = c.kubectl(["get", "pod", name, "-w", "--request-timeout=20s"], {
-      timeoutMs: 25_000,
+    // A label selector, so the watch may start before the pod exists; the request timeout
+    // ends the watch once the pod has come and gone.
+    const watch = c.kubectl(["get", "pods", "-l", `app=${name}`, "-w", "--request-timeout=8s"], {
+      timeoutMs: 15_000,
     });
     await new Promise((r) => setTimeout(r, 300));
     await c.k(["apply", "-f", "-"], { input: pod(name) });

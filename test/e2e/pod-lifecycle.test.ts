@@ -5,6 +5,8 @@ import { after, before, describe, test } from "node:test";
 import { startCluster, type Cluster } from "./harness.js";
 
 const SLEEP = "trap 'exit 0' TERM; while true; do sleep 1; done";
+/** A YAML flow sequence (JSON) for `sh -c <script>`. */
+const sh = (script: string): string => JSON.stringify(["sh", "-c", script]);
 
 describe("pod lifecycle", () => {
   let c: Cluster;
@@ -48,7 +50,7 @@ spec:
   containers:
   - name: myapp-container
     image: busybox:1.28
-    command: ['sh', '-c', 'echo The app is running! && ${SLEEP}']
+    command: ${sh(`echo The app is running! && ${SLEEP}`)}
   initContainers:
   - name: init-myservice
     image: busybox:1.28
@@ -144,7 +146,7 @@ metadata: {name: edge8}
 spec:
   restartPolicy: Never
   initContainers:
-  - {name: side, image: busybox:1.28, restartPolicy: Always, command: ['sh', '-c', '${SLEEP}']}
+  - {name: side, image: busybox:1.28, restartPolicy: Always, command: ${sh(SLEEP)}}
   containers:
   - {name: app, image: busybox:1.28, command: ['sh', '-c', 'sleep 1; echo done']}
 `);
@@ -241,7 +243,7 @@ apiVersion: v1
 kind: Pod
 metadata: {name: notag}
 spec:
-  containers: [{name: app, image: busybox, command: ['sh', '-c', '${SLEEP}']}]
+  containers: [{name: app, image: busybox, command: ${sh(SLEEP)}}]
 `);
     assert.equal(
       await c.k(["get", "pod", "notag", "-o", "jsonpath={.spec.containers[0].imagePullPolicy}"]),
@@ -342,7 +344,7 @@ apiVersion: v1
 kind: Pod
 metadata: {name: graceful}
 spec:
-  containers: [{name: app, image: busybox:1.28, command: ['sh', '-c', '${SLEEP}']}]
+  containers: [{name: app, image: busybox:1.28, command: ${sh(SLEEP)}}]
 `);
     await waitStatus("graceful", "Running");
     const t0 = Date.now();

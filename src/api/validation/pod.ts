@@ -87,12 +87,14 @@ export function validatePodSpec(spec: PodSpec | undefined, path: string): FieldE
   const containers = Array.isArray(spec.containers) ? spec.containers : [];
   const inits = Array.isArray(spec.initContainers) ? spec.initContainers : [];
   const names = new Set<string>();
-  inits.forEach((c, i) => {
-    validateContainer(c, "initContainers", `${path}.initContainers[${i}]`, ctx, names, errs);
-  });
+  // Upstream validates the regular containers first, then each init container against their
+  // names, so a clash is reported on the init container (PL-EDGE-34).
   if (containers.length === 0) errs.push(required(`${path}.containers`));
   containers.forEach((c, i) => {
     validateContainer(c, "containers", `${path}.containers[${i}]`, ctx, names, errs);
+  });
+  inits.forEach((c, i) => {
+    validateContainer(c, "initContainers", `${path}.initContainers[${i}]`, ctx, names, errs);
   });
   validateHostPorts(containers, `${path}.containers`, errs);
   for (const [i, c] of inits.entries()) validateHostPorts([c], `${path}.initContainers`, errs, i);

@@ -97,7 +97,7 @@ const podCases: { name: string; mutate: (p: Pod) => void; want: string[] }[] = [
     mutate: (p) => {
       p.spec.initContainers = [{ name: "app", image: "busybox" }];
     },
-    want: ['spec.containers[0].name: Duplicate value: "app"'],
+    want: ['spec.initContainers[0].name: Duplicate value: "app"'],
   },
   {
     name: "PL-INIT-7 regular init container may not have probes or lifecycle",

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { mkdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { RuntimeError } from "../errors.js";
 import type { LinuxResources } from "../types.js";
 
 /** The cgroup layout of the host: pure v2 (unified) or v1 hierarchies (legacy/hybrid). */
@@ -35,6 +36,13 @@ export class Cgroups {
         : readdirSync(CGROUP_FS, { withFileTypes: true })
             .filter((e) => e.isDirectory())
             .map((e) => e.name);
+    if (layout === "v1" && !this.#hierarchies.includes("memory")) {
+      // Seen under `ip netns exec`, which remounts /sys without the cgroup mounts.
+      throw new RuntimeError(
+        "Unavailable",
+        `no cgroup hierarchies under ${CGROUP_FS} (is /sys remounted? use nsenter --net instead of ip netns exec)`,
+      );
+    }
   }
 
   #dirs(path: string): string[] {
