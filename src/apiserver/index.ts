@@ -19,3 +19,13 @@ export {
   type ResourceInfo,
 } from "./resources.js";
 export { parseLabelSelector, parseFieldSelector, matchesLabels } from "./selectors.js";
+export {
+  METRICS_RESOURCES,
+  type ContainerUsage,
+  type MetricsProvider,
+  type NodeMetrics,
+  type NodeUsage,
+  type PodMetrics,
+  type PodUsage,
+  type PrometheusSource,
+} from "./metrics/index.js";

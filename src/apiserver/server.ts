@@ -25,12 +25,15 @@ import {
   groupVersions,
 } from "./discovery.js";
 import { EventsViewStore } from "./events-view.js";
+import { METRICS_GROUP, METRICS_RESOURCES, serveMetrics } from "./metrics/api.js";
+import { processMetricsText, RequestMetrics, type RequestLabels } from "./metrics/prometheus.js";
 import { isRecord, prefixFor, served } from "./objects.js";
 import { parsePath, type Route } from "./paths.js";
 import { NAMESPACES_INFO, Registry, type WriteContext } from "./registry.js";
 import { apiVersionOf, findResource, RESOURCES, type ResourceInfo } from "./resources.js";
 import { compileFilter, matchesFilter, type ObjectFilter } from "./selectors.js";
 import { toTable } from "./tables/index.js";
+import { TokenRequestHandler } from "./token-request.js";
 import {
   resolveApiServerOptions,
   type ApiServerOptions,
@@ -143,6 +146,11 @@ export class ApiServer {
   readonly #store: Store;
   readonly #clock: Clock;
   readonly #logger: Logger;
+  readonly #tokens: TokenRequestHandler | undefined;
+  /** Served resources: RESOURCES plus metrics.k8s.io when a metrics provider is set. */
+  readonly #resources: readonly ResourceInfo[];
+  readonly #requestMetrics = new RequestMetrics();
+  readonly #startMs: number;
   #namespacesDirty = true;
   #wakeNamespaces: (() => void) | undefined;
 
@@ -151,11 +159,18 @@ export class ApiServer {
     this.#clock = this.#o.clock;
     this.#logger = this.#o.logger;
     this.#store = new EventsViewStore(this.#o.store);
+    this.#resources =
+      this.#o.metricsProvider === undefined ? RESOURCES : [...RESOURCES, ...METRICS_RESOURCES];
+    this.#startMs = this.#clock.now();
+    const keyPem = this.#o.serviceAccountKeyPem;
+    this.#tokens =
+      keyPem === undefined ? undefined : new TokenRequestHandler({ privateKeyPem: keyPem });
     this.#registry = new Registry({
       store: this.#store,
       clock: this.#o.clock,
       admission: this.#o.admission,
       logger: this.#o.logger,
+      mountServiceAccountToken: this.#tokens !== undefined,
       onNamespaceTerminating: () => {
         this.#namespacesDirty = true;
         this.#wakeNamespaces?.();
@@ -289,11 +304,57 @@ export class ApiServer {
    * {@link watch} for typed events). `opts.signal` cancels streams (watch, logs).
    */
   async handle(req: ApiRequest, opts: CallOptions = {}): Promise<ApiResponse> {
+    const startMs = this.#clock.now();
+    let resp: ApiResponse;
     try {
-      return await this.#dispatch(req, opts.signal);
+      resp = await this.#dispatch(req, opts.signal);
     } catch (err) {
-      return this.#errorResponse(err, req);
+      resp = this.#errorResponse(err, req);
     }
+    this.#requestMetrics.observe(
+      this.#requestLabels(req),
+      resp.status,
+      this.#clock.now() - startMs,
+    );
+    return resp;
+  }
+
+  /** How a request is counted in `apiserver_request_total` (upstream verb and scope rules). */
+  #requestLabels(req: ApiRequest): RequestLabels {
+    const route = parsePath(req.path, this.#resources);
+    if (route?.type !== "resource") {
+      return { verb: req.method, group: "", version: "", resource: "", subresource: "", scope: "" };
+    }
+    const { info, name, namespace } = route;
+    let verb: string = req.method;
+    if (req.method === "GET" && name === undefined) {
+      verb = this.#wantsWatch(req, route) ? "WATCH" : "LIST";
+    } else if (req.method === "DELETE" && name === undefined) {
+      verb = "DELETECOLLECTION";
+    } else if (req.method === "PATCH" && (req.contentType ?? "").includes("apply-patch")) {
+      verb = "APPLY";
+    }
+    const scope =
+      name !== undefined ? "resource" : namespace !== undefined ? "namespace" : "cluster";
+    return {
+      verb,
+      group: info.group,
+      version: info.version,
+      resource: info.resource,
+      subresource: route.subresource ?? "",
+      scope,
+    };
+  }
+
+  /** `GET /metrics`: this server's families, then every injected source's. */
+  async #prometheus(): Promise<ApiResponse> {
+    const parts = [this.#requestMetrics.text(), processMetricsText(this.#startMs)];
+    for (const source of this.#o.prometheusSources) parts.push(await source.prometheusText());
+    return {
+      status: 200,
+      stream: textStream(parts.join("")),
+      contentType: "text/plain; version=0.0.4; charset=utf-8",
+    };
   }
 
   #errorResponse(err: unknown, req: ApiRequest): ApiResponse {
@@ -307,7 +368,11 @@ export class ApiServer {
   }
 
   async #dispatch(req: ApiRequest, signal: AbortSignal | undefined): Promise<ApiResponse> {
-    const route = parsePath(req.path);
+    if (req.path === "/metrics") {
+      if (req.method !== "GET") throw methodNotAllowed();
+      return this.#prometheus();
+    }
+    const route = parsePath(req.path, this.#resources);
     if (route === undefined) throw notFoundPath();
     if (route.type !== "resource" && req.method !== "GET") throw methodNotAllowed();
     const accept = req.headers?.["accept"];
@@ -321,26 +386,64 @@ export class ApiServer {
         if (v === undefined) return { status: 200, body: apiVersions(this.#o.serverAddress) };
         return {
           status: 200,
-          body: aggregatedDiscovery(true, v),
+          body: aggregatedDiscovery(true, v, this.#resources),
           contentType: discoveryContentType(v),
         };
       }
       case "apis": {
         const v = negotiateDiscovery(accept);
-        if (v === undefined) return { status: 200, body: apiGroupList() };
+        if (v === undefined) return { status: 200, body: apiGroupList(this.#resources) };
         return {
           status: 200,
-          body: aggregatedDiscovery(false, v),
+          body: aggregatedDiscovery(false, v, this.#resources),
           contentType: discoveryContentType(v),
         };
       }
       case "group":
-        return { status: 200, body: apiGroup(route.group, groupVersions().get(route.group) ?? []) };
+        return {
+          status: 200,
+          body: apiGroup(route.group, groupVersions(this.#resources).get(route.group) ?? []),
+        };
       case "groupVersion":
-        return { status: 200, body: apiResourceList(route.group, route.version) };
+        return { status: 200, body: apiResourceList(route.group, route.version, this.#resources) };
       case "resource":
+        if (route.info.group === METRICS_GROUP) return this.#metrics(req, route, signal);
         return this.#resource(req, route, signal);
     }
+  }
+
+  /** metrics.k8s.io/v1beta1 (KA-TOP-1): read-only, from the metrics provider. */
+  async #metrics(
+    req: ApiRequest,
+    route: ResourceRoute,
+    signal: AbortSignal | undefined,
+  ): Promise<ApiResponse> {
+    const provider = this.#o.metricsProvider;
+    if (provider === undefined) throw notFoundPath();
+    if (req.method !== "GET" || this.#wantsWatch(req, route) || route.subresource !== undefined) {
+      throw methodNotAllowed();
+    }
+    const list = async (resource: string, ns: string | undefined): Promise<KubeObject[]> => {
+      const info = findResource("", "v1", resource);
+      if (info === undefined) throw new TypeError(`resource table misses ${resource}`);
+      const all = { filter: compileFilter("", resource, undefined, undefined) };
+      return (
+        await this.#registry.list(info, ns, { ...all, limit: undefined, continueToken: undefined })
+      ).items;
+    };
+    return serveMetrics(
+      {
+        info: route.info,
+        namespace: route.namespace,
+        name: route.name,
+        labelSelector: query(req, "labelSelector"),
+        fieldSelector: query(req, "fieldSelector"),
+        nowMs: this.#clock.now(),
+        signal,
+      },
+      provider,
+      { pods: (ns) => list("pods", ns), nodes: () => list("nodes", undefined) },
+    );
   }
 
   #writeContext(req: ApiRequest): WriteContext {
@@ -421,6 +524,9 @@ export class ApiServer {
         if (sub === "binding" && info.resource === "pods") {
           await this.#registry.bind(info, ns ?? "", name, req.body);
           return { status: 201, body: successStatus(201) };
+        }
+        if (sub === "token" && info.group === "" && info.resource === "serviceaccounts") {
+          return this.#tokenRequest(req, ns ?? "", name);
         }
         if (sub === "eviction" && info.resource === "pods") {
           const body = isRecord(req.body) ? req.body : {};
@@ -523,6 +629,36 @@ export class ApiServer {
       }
     }
     return { status: 200, body: { ...list, items } };
+  }
+
+  /** POST serviceaccounts/<name>/token (TokenRequest); 404 when no signing key is configured. */
+  async #tokenRequest(req: ApiRequest, ns: string, name: string): Promise<ApiResponse> {
+    const tokens = this.#tokens;
+    if (tokens === undefined) throw notFoundPath();
+    const reader =
+      (resource: string) =>
+      async (n: string, objName: string): Promise<KubeObject | undefined> => {
+        const info = findResource("", "v1", resource);
+        if (info === undefined) throw new TypeError(`resource table misses ${resource}`);
+        try {
+          return await this.#registry.get(info, n, objName);
+        } catch (err) {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        }
+      };
+    const tr = await tokens.create(
+      ns,
+      name,
+      req.body,
+      {
+        serviceAccount: reader("serviceaccounts"),
+        pod: reader("pods"),
+        secret: reader("secrets"),
+      },
+      this.#clock.now(),
+    );
+    return { status: 201, body: tr };
   }
 
   #table(

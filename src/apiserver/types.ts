@@ -1,6 +1,7 @@
 import type { FieldError, KubeObject, Pod } from "../api/index.js";
 import type { Store } from "../storage/index.js";
 import type { Clock, Logger } from "../util/index.js";
+import type { MetricsProvider, PrometheusSource } from "./metrics/types.js";
 
 /** `fieldValidation` query parameter (KA-CREATE-3). */
 export type FieldValidationMode = "Strict" | "Warn" | "Ignore";
@@ -79,6 +80,19 @@ export interface ApiServerOptions {
   securePort?: number;
   /** Server address in legacy discovery (`serverAddressByClientCIDRs`). @default "127.0.0.1:6443" */
   serverAddress?: string;
+  /**
+   * PEM RSA private key that signs service-account tokens (`serviceaccounts/<name>/token`);
+   * without it that subresource answers 404 and pods get no token volume injected.
+   * @default undefined
+   */
+  serviceAccountKeyPem?: string;
+  /**
+   * Usage figures behind `metrics.k8s.io/v1beta1` (`kubectl top`); without it the group is
+   * neither served nor in discovery, as upstream without metrics-server. @default undefined
+   */
+  metricsProvider?: MetricsProvider;
+  /** More families for `GET /metrics` (e.g. the kubelet's). @default [] */
+  prometheusSources?: readonly PrometheusSource[];
 }
 
 /** {@link ApiServerOptions} with every default applied. */
@@ -93,6 +107,9 @@ export interface ResolvedApiServerOptions {
   kubernetesServiceIP: string;
   securePort: number;
   serverAddress: string;
+  serviceAccountKeyPem: string | undefined;
+  metricsProvider: MetricsProvider | undefined;
+  prometheusSources: readonly PrometheusSource[];
 }
 
 /** Applies the defaults of {@link ApiServerOptions} and checks the values. */
@@ -108,6 +125,9 @@ export function resolveApiServerOptions(o: ApiServerOptions): ResolvedApiServerO
     kubernetesServiceIP: o.kubernetesServiceIP ?? "10.96.0.1",
     securePort: o.securePort ?? 6443,
     serverAddress: o.serverAddress ?? "127.0.0.1:6443",
+    serviceAccountKeyPem: o.serviceAccountKeyPem,
+    metricsProvider: o.metricsProvider,
+    prometheusSources: o.prometheusSources ?? [],
   };
   if (!(r.bookmarkIntervalMs > 0)) {
     throw new RangeError(`bookmarkIntervalMs must be > 0, got ${r.bookmarkIntervalMs}`);

@@ -16,6 +16,7 @@ import type {
   Secret,
   Service,
   ServiceAccount,
+  TokenRequest,
   WatchEvent,
 } from "../api/index.js";
 import { PATCH_CONTENT_TYPES, listQuery, resourcePath, writeQuery } from "./paths.js";
@@ -353,6 +354,22 @@ export class Client {
   }
   leases(ns?: string): ResourceClient<Lease> {
     return this.resource<Lease>(REFS.leases, ns);
+  }
+
+  /**
+   * Requests a service-account token (`POST serviceaccounts/<name>/token`, TokenRequest) and
+   * resolves the answered TokenRequest with `status.token`. Errors are the server's ApiErrors
+   * (NotFound for a missing ServiceAccount or bound object).
+   */
+  async serviceAccountToken(
+    ns: string,
+    name: string,
+    req: TokenRequest,
+    opts?: CallOptions,
+  ): Promise<TokenRequest> {
+    const body = { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", ...req };
+    const res = await this.serviceAccounts(ns).createSubresource(name, "token", body, opts);
+    return res as TokenRequest;
   }
 
   /** A typed client for any resource; `ns` undefined means all namespaces (list/watch). */

@@ -37,6 +37,9 @@ const FLAG_NAMES = [
   "log-level",
   "backoff-initial-ms",
   "backoff-max-ms",
+  "sync-period-ms",
+  "container-log-max-size-bytes",
+  "container-log-max-files",
   "apply-examples",
 ] as const;
 

@@ -10,6 +10,7 @@ import {
   apiAdmission,
   isNotFound,
   type Endpoints,
+  type EndpointSlice,
   type KubeObject,
   type Service,
 } from "../api/index.js";
@@ -23,10 +24,11 @@ import {
   ensureServiceAccountKey,
   writeKubeconfig,
 } from "../apiserver/http/index.js";
+import { createStreamingUpgradeHandler } from "../apiserver/streaming/index.js";
 import { Client, HandlerTransport, Informer } from "../client/index.js";
 import { EndpointsController, RootCaPublisher } from "../controllers/index.js";
 import { ClusterZone, DnsServer } from "../dns/index.js";
-import { Kubelet } from "../kubelet/index.js";
+import { Kubelet, ProcNodeStatsReader, StatsProvider } from "../kubelet/index.js";
 import { ServiceProxy } from "../proxy/index.js";
 import { OciImageStore, RuncRuntime } from "../runtime/index.js";
 import { Scheduler } from "../scheduler/index.js";
@@ -35,6 +37,7 @@ import { StreamLogger, SystemClock, TaskGroup, type Logger } from "../util/index
 import { PAUSE_IMAGE } from "./builtin-images.js";
 import type { NodeConfig } from "./config.js";
 import { ensureBridge } from "./host-network.js";
+import { NodeStreamBackend } from "./streaming.js";
 import { ensureExampleImage, ensureNodeImages } from "./images-setup.js";
 
 /** Runs the whole single-node cluster in this process until SIGINT/SIGTERM. */
@@ -86,6 +89,14 @@ export async function up(
   // Step 3: the API server, in-process client, HTTPS endpoints and credentials.
   const kubeletRef: { current?: Kubelet } = {};
   const saKey = await ensureServiceAccountKey(dataDir);
+  // Usage figures for metrics.k8s.io (kubectl top) and the kubelet's /metrics families.
+  const stats = new StatsProvider({
+    nodeName: config.nodeName,
+    runtime,
+    node: new ProcNodeStatsReader(),
+    clock,
+    logger: logger.with({ component: "stats" }),
+  });
   const apiServer = new ApiServer({
     store,
     clock,
@@ -100,6 +111,8 @@ export async function up(
     securePort: config.port,
     serverAddress: `${gateway}:${config.port}`,
     serviceAccountKeyPem: saKey.privateKeyPem,
+    metricsProvider: stats,
+    prometheusSources: [stats],
   });
   const client = new Client(new HandlerTransport(apiServer));
   const pki = await ensurePki({ dataDir, nodeIps: [config.nodeIP, gateway], clock });
@@ -125,6 +138,10 @@ export async function up(
   const tls = { certPem: pki.serverCertPem, keyPem: pki.serverKeyPem, caPem: pki.caCertPem };
   // Clients on the node use the bind address; pods reach the API through the bridge gateway.
   const hosts = [...new Set([config.bindAddress, gateway])];
+  const streaming = createStreamingUpgradeHandler(
+    new NodeStreamBackend({ client, runtime }),
+    logger.with({ component: "streaming" }),
+  );
   const servers = hosts.map(
     (host) =>
       new HttpsApiServer({
@@ -134,6 +151,7 @@ export async function up(
         host,
         port: config.port,
         logger: logger.with({ component: "https" }),
+        onUpgrade: streaming,
       }),
   );
 
@@ -173,12 +191,16 @@ export async function up(
       cgroupRoot: config.cgroupRoot,
       backoffInitialMs: config.backoffInitialMs,
       backoffMaxMs: config.backoffMaxMs,
+      syncPeriodMs: config.syncPeriodMs,
+      containerLogMaxSizeBytes: config.containerLogMaxSizeBytes,
+      containerLogMaxFiles: config.containerLogMaxFiles,
       hostResolvConf: await readFile("/etc/resolv.conf", "utf8").catch(() => ""),
       hostHosts: await readFile("/etc/hosts", "utf8").catch(() => ""),
     },
   });
   kubeletRef.current = kubelet;
   tasks.spawn("kubelet", () => kubelet.run(signal));
+  tasks.spawn("stats", () => stats.run(signal));
   tasks.spawn("scheduler", () =>
     new Scheduler({ client, clock, logger: logger.with({ component: "scheduler" }) }).run(signal),
   );
@@ -213,6 +235,8 @@ export async function up(
       );
   });
   await tasks.wait();
+  // Sessions end when their clients go away or the servers close their sockets.
+  await streaming.wait();
   await runtime.close();
   await store.close();
   logger.info("stopped");
@@ -305,7 +329,13 @@ async function ensureClusterServices(
   const apiEp: Endpoints = {
     apiVersion: "v1",
     kind: "Endpoints",
-    metadata: { name: "kubernetes", namespace: "default" },
+    // As upstream's API server: its Endpoints opt out of mirroring and it writes the
+    // EndpointSlice `kubernetes` itself.
+    metadata: {
+      name: "kubernetes",
+      namespace: "default",
+      labels: { "endpointslice.kubernetes.io/skip-mirror": "true" },
+    },
     subsets: [
       {
         addresses: [{ ip: gateway }],
@@ -314,6 +344,19 @@ async function ensureClusterServices(
     ],
   };
   await client.endpoints("default").patch("kubernetes", "apply", apiEp, opts);
+  const apiSlice: EndpointSlice = {
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: {
+      name: "kubernetes",
+      namespace: "default",
+      labels: { "kubernetes.io/service-name": "kubernetes" },
+    },
+    addressType: "IPv4",
+    endpoints: [{ addresses: [gateway], conditions: { ready: true } }],
+    ports: [{ name: "https", port: config.port, protocol: "TCP" }],
+  };
+  await client.endpointSlices("default").patch("kubernetes", "apply", apiSlice, opts);
 }
 
 /** Server-side applies every manifest (`*.yaml`, `*.yml`, `*.json`) in `dir`, in name order. */

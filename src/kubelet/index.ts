@@ -20,3 +20,14 @@ export { generatePodStatus, type StatusContext } from "./status.js";
 export { PodWorkers, type PodWorkerState, type PodLifecycleHandler } from "./pod-workers.js";
 export { PodSyncer, type PodSyncerOptions, type SyncConfig } from "./sync.js";
 export { parseImageRef, InvalidImageNameError } from "./images.js";
+export {
+  StatsProvider,
+  ProcNodeStatsReader,
+  cpuRateNanoCores,
+  parseProcStatCpuNanos,
+  parseMeminfoWorkingSetBytes,
+  type StatsProviderOptions,
+  type StatsRuntime,
+  type NodeStatsReader,
+  type NodeStatsSample,
+} from "./stats.js";

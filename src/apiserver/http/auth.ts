@@ -1,5 +1,11 @@
-import { timingSafeEqual } from "node:crypto";
+import { createPublicKey, timingSafeEqual, type KeyObject } from "node:crypto";
 import type { UserInfo } from "../../api/index.js";
+import type { Clock } from "../../util/index.js";
+import {
+  SERVICE_ACCOUNT_ISSUER,
+  serviceAccountUsername,
+  verifyServiceAccountJwt,
+} from "../tokens.js";
 
 /**
  * Maps a bearer token to a user. Implementations: a static token table
@@ -24,6 +30,78 @@ export class StaticTokenVerifier implements TokenVerifier {
     // Constant-time comparison so response timing does not leak token prefixes.
     const hit = this.#tokens.find(([t]) => t.length === got.length && timingSafeEqual(t, got));
     return Promise.resolve(hit === undefined ? undefined : structuredClone(hit[1]));
+  }
+}
+
+/**
+ * Reads the objects a service-account token is bound to, injected by `cmd/` (through the
+ * in-process client) so that http/ does not reach into the registry. Each method resolves
+ * the object's uid, or undefined when it does not exist; rejects only on internal failure.
+ */
+export interface ServiceAccountTokenLookup {
+  serviceAccountUid(ns: string, name: string): Promise<string | undefined>;
+  podUid(ns: string, name: string): Promise<string | undefined>;
+  secretUid?(ns: string, name: string): Promise<string | undefined>;
+}
+
+/** Options of {@link ServiceAccountTokenVerifier}. */
+export interface ServiceAccountTokenVerifierOptions {
+  /** PEM public key (SPKI) or private key matching the signing key. */
+  publicKeyPem: string;
+  lookup: ServiceAccountTokenLookup;
+  clock: Clock;
+  /** Audiences this API server accepts. @default [SERVICE_ACCOUNT_ISSUER] */
+  audiences?: readonly string[];
+}
+
+/**
+ * Verifies podrun's service-account JWTs (upstream's bound token authenticator): RS256
+ * signature, issuer, `exp`/`nbf`, audience, and that the ServiceAccount — and the pod or
+ * secret the token is bound to — still exist with the uid recorded in the token. Resolves
+ * `system:serviceaccount:<ns>:<name>` in groups `system:serviceaccounts`,
+ * `system:serviceaccounts:<ns>` and `system:authenticated`; undefined for any other token.
+ * Safe for concurrent use; rejects only when a lookup fails.
+ */
+export class ServiceAccountTokenVerifier implements TokenVerifier {
+  readonly #key: KeyObject;
+  readonly #lookup: ServiceAccountTokenLookup;
+  readonly #clock: Clock;
+  readonly #audiences: readonly string[];
+
+  constructor(opts: ServiceAccountTokenVerifierOptions) {
+    this.#key = createPublicKey(opts.publicKeyPem);
+    this.#lookup = opts.lookup;
+    this.#clock = opts.clock;
+    this.#audiences = opts.audiences ?? [SERVICE_ACCOUNT_ISSUER];
+    if (this.#audiences.length === 0) throw new RangeError("audiences must not be empty");
+  }
+
+  async verify(token: string): Promise<UserInfo | undefined> {
+    // Cheap pre-check: static tokens are not JWTs, and this verifier is tried for them too.
+    if (token.split(".").length !== 3) return undefined;
+    const r = verifyServiceAccountJwt(token, this.#key, {
+      nowMs: this.#clock.now(),
+      audiences: this.#audiences,
+    });
+    if (!r.ok) return undefined;
+    const k = r.claims["kubernetes.io"];
+    const ns = k.namespace;
+    if (r.claims.sub !== serviceAccountUsername(ns, k.serviceaccount.name)) return undefined;
+    const saUid = await this.#lookup.serviceAccountUid(ns, k.serviceaccount.name);
+    if (saUid === undefined || saUid !== k.serviceaccount.uid) return undefined;
+    if (k.pod !== undefined) {
+      const uid = await this.#lookup.podUid(ns, k.pod.name);
+      if (uid === undefined || uid !== k.pod.uid) return undefined;
+    }
+    if (k.secret !== undefined) {
+      const uid = await this.#lookup.secretUid?.(ns, k.secret.name);
+      if (uid === undefined || uid !== k.secret.uid) return undefined;
+    }
+    return {
+      username: r.claims.sub,
+      uid: saUid,
+      groups: ["system:serviceaccounts", `system:serviceaccounts:${ns}`, "system:authenticated"],
+    };
   }
 }
 

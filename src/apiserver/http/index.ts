@@ -10,20 +10,25 @@ export {
 export {
   RequestAuthenticator,
   StaticTokenVerifier,
+  ServiceAccountTokenVerifier,
   ANONYMOUS_USER,
   isPublicPath,
   type Authenticator,
   type AuthRequest,
   type AuthResult,
   type TokenVerifier,
+  type ServiceAccountTokenLookup,
+  type ServiceAccountTokenVerifierOptions,
 } from "./auth.js";
 export {
   ensurePki,
+  ensureServiceAccountKey,
   writeKubeconfig,
   kubeconfigYaml,
   certificateNames,
   DEFAULT_SERVING_NAMES,
   type Pki,
+  type ServiceAccountKeyPair,
   type EnsurePkiOptions,
   type KubeconfigOptions,
 } from "./pki.js";

@@ -413,6 +413,27 @@ message SelfSubjectRulesReview {
 message SelfSubjectRulesReviewSpec {
   optional string namespace = 1;
 }
+
+message TokenRequest {
+  optional ObjectMeta metadata = 1;
+  optional TokenRequestSpec spec = 2;
+  optional TokenRequestStatus status = 3;
+}
+message TokenRequestSpec {
+  repeated string audiences = 1;
+  optional int64 expirationSeconds = 4;
+  optional BoundObjectReference boundObjectRef = 3;
+}
+message BoundObjectReference {
+  optional string kind = 1;
+  optional string apiVersion = 2;
+  optional string name = 3;
+  optional string uid = 4;
+}
+message TokenRequestStatus {
+  optional string token = 1;
+  optional Time expirationTimestamp = 2;
+}
 `;
 
 /** `apiVersion/kind` → message name in {@link K8S_PROTO}. */
@@ -426,6 +447,7 @@ export const PROTO_KINDS: Record<string, string> = {
   "apps/v1/Deployment": "Deployment",
   "authorization.k8s.io/v1/SelfSubjectAccessReview": "SelfSubjectAccessReview",
   "authorization.k8s.io/v1/SelfSubjectRulesReview": "SelfSubjectRulesReview",
+  "authentication.k8s.io/v1/TokenRequest": "TokenRequest",
 };
 
 /** Embedded Go structs: protobuf nests them in a field, JSON inlines their fields. */

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { createPublicKey, generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { dirname, join } from "node:path";
@@ -242,6 +242,36 @@ export async function ensurePki(opts: EnsurePkiOptions): Promise<Pki> {
     adminKeyPem,
     adminToken,
   };
+}
+
+/** The service-account signing key pair, as PEM text. */
+export interface ServiceAccountKeyPair {
+  /** RSA private key (PKCS#1), `<dataDir>/pki/sa.key`. */
+  privateKeyPem: string;
+  /** Its public key (SPKI), `<dataDir>/pki/sa.pub`. */
+  publicKeyPem: string;
+}
+
+/**
+ * Loads the service-account token signing key from `<dataDir>/pki/sa.key` (+ `sa.pub`),
+ * generating an RSA 2048 pair on first start; `sa.pub` is re-derived when missing or stale.
+ * Not safe to call concurrently on one directory.
+ */
+export async function ensureServiceAccountKey(dataDir: string): Promise<ServiceAccountKeyPair> {
+  const dir = join(dataDir, "pki");
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  let privateKeyPem = await readIfExists(join(dir, "sa.key"));
+  if (privateKeyPem === undefined) {
+    privateKeyPem = newKeyPem();
+    await writePrivate(join(dir, "sa.key"), privateKeyPem);
+  }
+  const publicKeyPem = createPublicKey(privateKeyPem)
+    .export({ type: "spki", format: "pem" })
+    .toString();
+  if ((await readIfExists(join(dir, "sa.pub"))) !== publicKeyPem) {
+    await writePrivate(join(dir, "sa.pub"), publicKeyPem);
+  }
+  return { privateKeyPem, publicKeyPem };
 }
 
 /** What {@link writeKubeconfig} writes. */

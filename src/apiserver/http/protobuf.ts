@@ -106,7 +106,7 @@ function convertField(field: protobuf.Field, v: unknown): unknown {
  * Decodes a Kubernetes protobuf body (KA-PB-2: `k8s\0` + runtime.Unknown{typeMeta, raw}) into
  * the equivalent JSON object with `apiVersion` and `kind` set. Supported kinds: ConfigMap,
  * Secret, Namespace, ServiceAccount, Service, Pod (common fields), apps/v1 Deployment,
- * SelfSubjectAccessReview and SelfSubjectRulesReview. Other kinds throw ApiError
+ * SelfSubjectAccessReview, SelfSubjectRulesReview and authentication.k8s.io/v1 TokenRequest. Other kinds throw ApiError
  * "UnsupportedMediaType"; malformed bytes throw "BadRequest".
  */
 export function decodeProtobufObject(raw: Uint8Array): Json {

@@ -111,6 +111,45 @@ describe("EndpointsController", () => {
     );
   });
 
+  test("Endpoints labelled endpointslice.kubernetes.io/skip-mirror are not mirrored; other slices stay", async () => {
+    // The API server's own `kubernetes` Service: it writes Endpoints (skip-mirror) and the
+    // EndpointSlice `kubernetes` itself.
+    await client.services("default").create({
+      metadata: { name: "apisrv", namespace: "default" },
+      spec: { clusterIP: "10.96.0.22", ports: [{ name: "https", port: 443 }] },
+    });
+    await client.endpointSlices("default").create({
+      metadata: {
+        name: "apisrv",
+        namespace: "default",
+        labels: { "kubernetes.io/service-name": "apisrv" },
+      },
+      addressType: "IPv4",
+      endpoints: [{ addresses: ["192.0.2.8"], conditions: { ready: true } }],
+      ports: [{ name: "https", port: 6443, protocol: "TCP" }],
+    });
+    await client.endpoints("default").create({
+      metadata: {
+        name: "apisrv",
+        namespace: "default",
+        labels: { "endpointslice.kubernetes.io/skip-mirror": "true" },
+      },
+      subsets: [{ addresses: [{ ip: "192.0.2.8" }], ports: [{ name: "https", port: 6443 }] }],
+    });
+    // A later Service change makes the controller look again; still only the one slice.
+    await client
+      .services("default")
+      .patch("apisrv", "merge", { metadata: { labels: { touched: "yes" } } }, {});
+    await new Promise((r) => setTimeout(r, 300));
+    const l = await client
+      .endpointSlices("default")
+      .list({ labelSelector: "kubernetes.io/service-name=apisrv" });
+    assert.deepEqual(
+      l.items.map((s) => s.metadata.name),
+      ["apisrv"],
+    );
+  });
+
   test("deleting the Service removes its Endpoints and slices", async () => {
     await client.services("default").delete("web");
     await eventually(async () => {

@@ -24,6 +24,7 @@ export const SLICE_MANAGER = "endpointslice-controller.k8s.io";
 export const MIRROR_MANAGER = "endpointslicemirroring-controller.k8s.io";
 const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
 const MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by";
+const SKIP_MIRROR_LABEL = "endpointslice.kubernetes.io/skip-mirror";
 
 /** The clients the controller needs (all namespaces). */
 export interface EndpointsClients {
@@ -164,10 +165,15 @@ export class EndpointsController {
   async reconcile(key: string, signal: AbortSignal): Promise<void> {
     const [ns = "", name = ""] = key.split("/");
     const svc = this.#services.get(key);
+    // Only slices the endpointslice or mirroring controller manage are ours to change; slices
+    // written by others (the API server's `kubernetes` slice, users' own) are left alone.
     const slices = this.#slices
       .list()
       .filter(
-        (s) => s.metadata.namespace === ns && s.metadata.labels?.[SERVICE_NAME_LABEL] === name,
+        (s) =>
+          s.metadata.namespace === ns &&
+          s.metadata.labels?.[SERVICE_NAME_LABEL] === name &&
+          [SLICE_MANAGER, MIRROR_MANAGER].includes(s.metadata.labels[MANAGED_BY_LABEL] ?? ""),
       );
     if (svc === undefined) {
       for (const s of slices)
@@ -186,8 +192,9 @@ export class EndpointsController {
       manager = SLICE_MANAGER;
     } else {
       const ep = this.#endpoints.get(key);
-      if (ep === undefined) {
-        // A selector-less Service without user Endpoints has no slice (upstream mirroring).
+      if (ep === undefined || ep.metadata.labels?.[SKIP_MIRROR_LABEL] === "true") {
+        // A selector-less Service without user Endpoints, or whose Endpoints opt out of
+        // mirroring, has no mirrored slice (upstream endpointslicemirroring).
         for (const s of slices)
           await this.#client.endpointSlices(ns).delete(s.metadata.name ?? "", { signal });
         return;

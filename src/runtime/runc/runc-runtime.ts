@@ -970,20 +970,28 @@ export class RuncRuntime implements RuntimeService {
     await this.init();
     this.#mustRunning(id);
     if (opts.tty) throw new RuntimeError("Unavailable", "exec with a tty is not supported yet");
-    const child = spawn(this.#o.runcPath, ["--root", this.#runcRoot, "exec", id, ...argv], {
-      stdio: [opts.stdin ? "pipe" : "ignore", "pipe", "pipe"],
-    });
+    // Killing `runc exec` alone would orphan the exec'd process inside the container, so
+    // close() kills the process itself, found through --pid-file (as execSync does).
+    const pidFile = join(this.#o.runRoot, "pid", `exec-${newId().slice(0, 16)}`);
+    const child = spawn(
+      this.#o.runcPath,
+      ["--root", this.#runcRoot, "exec", "--pid-file", pidFile, id, ...argv],
+      { stdio: [opts.stdin ? "pipe" : "ignore", "pipe", "pipe"] },
+    );
     const exitCode = new Promise<number>((resolve, reject) => {
       child.on("error", reject);
       child.on("close", (code) => {
         resolve(code ?? 137);
       });
-    });
+    }).finally(() => rm(pidFile, { force: true }));
     const session: StreamSession = {
       resize: () => undefined,
       exitCode,
       close: async () => {
-        if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+        if (child.exitCode === null && child.signalCode === null) {
+          await this.#killExec(pidFile);
+          child.kill("SIGKILL");
+        }
         await exitCode.catch(() => 0);
       },
     };

@@ -1,0 +1,285 @@
+/**
+ * Shared helpers of the runtime and pod-start benchmarks: commands, throw-away network
+ * namespaces, the test images in an OciImageStore, and the hand-made runc baseline (two bare
+ * `runc run -d`: a pause process with fresh namespaces and a busybox container joining its
+ * network, IPC and UTS namespaces through config.json namespace paths).
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, readdir, rm, rmdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { OciImageStore } from "../src/runtime/index.js";
+import { buildSpec } from "../src/runtime/runc/oci-spec.js";
+import { nullLogger } from "../src/util/index.js";
+import { nowMs } from "./lib.js";
+
+/** Path of runc, as the runtime uses it. */
+export const RUNC = "/usr/sbin/runc";
+/** Image references inside the test image archives. */
+export const PAUSE_REF = "docker.io/library/pause:3.9";
+export const BUSYBOX_REF = "docker.io/library/busybox:1.28";
+/** A container command that exits at once on SIGTERM (it is not PID 1's default handling). */
+export const TERM_ARGV = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"];
+
+/** Runs a command to completion and returns stdout; throws with stderr on a non-zero exit. */
+export function sh(cmd: string, args: string[], opts: { input?: string } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => out.push(b));
+    child.stderr.on("data", (b: Buffer) => err.push(b));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code === 0) resolve(Buffer.concat(out).toString());
+      else
+        reject(
+          new Error(
+            `${cmd} ${args.join(" ")} exited ${String(code)}: ${Buffer.concat(err).toString()}`,
+          ),
+        );
+    });
+    child.stdin.on("error", () => undefined);
+    child.stdin.end(opts.input);
+  });
+}
+
+/** A short random hex tag for names of throw-away things. */
+export function tag(): string {
+  return randomBytes(4).toString("hex");
+}
+
+/** A named network namespace under /run/netns that `dispose` deletes. */
+export interface Netns {
+  name: string;
+  path: string;
+  dispose(): Promise<void>;
+}
+
+/** Creates a network namespace with `lo` up. */
+export async function makeNetns(prefix = "podrun-bench"): Promise<Netns> {
+  const name = `${prefix}-${tag()}`;
+  await sh("ip", ["netns", "add", name]);
+  await sh("ip", ["-n", name, "link", "set", "lo", "up"]);
+  return {
+    name,
+    path: `/run/netns/${name}`,
+    dispose: async () => {
+      await sh("ip", ["netns", "del", name]);
+    },
+  };
+}
+
+/** The test images (busybox, pause) as built by make-test-images, cached in .cache/test-images. */
+export async function testImagesDir(root: string): Promise<string> {
+  const dir = join(root, ".cache/test-images");
+  if (existsSync(join(dir, "busybox.oci.tar")) && existsSync(join(dir, "pause.oci.tar")))
+    return dir;
+  await mkdir(dir, { recursive: true });
+  await sh("/work/shared/tools/make-test-images", [dir]);
+  return dir;
+}
+
+/** An OciImageStore with the pause and busybox test images imported. */
+export async function loadImages(
+  storeRoot: string,
+  imagesDir: string,
+): Promise<{ images: OciImageStore; pauseRootfs: string; busyboxRootfs: string }> {
+  const images = new OciImageStore({ root: storeRoot, logger: nullLogger });
+  await images.importImages(join(imagesDir, "pause.oci.tar"));
+  await images.importImages(join(imagesDir, "busybox.oci.tar"));
+  const [pause, busybox] = await Promise.all([
+    images.layerPaths(PAUSE_REF),
+    images.layerPaths(BUSYBOX_REF),
+  ]);
+  // Both test images have a single layer, so the layer directory is the whole root filesystem.
+  if (
+    pause.length !== 1 ||
+    busybox.length !== 1 ||
+    pause[0] === undefined ||
+    busybox[0] === undefined
+  )
+    throw new Error("bench expects single-layer pause and busybox images");
+  return { images, pauseRootfs: pause[0], busyboxRootfs: busybox[0] };
+}
+
+/** One pod of the baseline: the pause and app container ids and the app's host PID. */
+export interface BaselinePod {
+  pauseId: string;
+  appId: string;
+  pausePid: number;
+  appPid: number;
+}
+
+/**
+ * The hand-made runc baseline. Bundles are written once per run (config.json only; the root
+ * filesystems are the unpacked image layers, read-only). `dispose` deletes every container it
+ * made, its runc root and cgroups.
+ */
+export class RuncBaseline {
+  readonly #dir: string;
+  readonly #cgroupRoot: string;
+  readonly #pauseRootfs: string;
+  readonly #busyboxRootfs: string;
+  readonly #made = new Set<string>();
+
+  constructor(opts: { dir: string; pauseRootfs: string; busyboxRootfs: string }) {
+    this.#dir = opts.dir;
+    this.#pauseRootfs = opts.pauseRootfs;
+    this.#busyboxRootfs = opts.busyboxRootfs;
+    this.#cgroupRoot = `podrun-bench-${tag()}`;
+  }
+
+  get #root(): string {
+    return join(this.#dir, "runc");
+  }
+
+  async #runc(args: string[]): Promise<string> {
+    return sh(RUNC, ["--root", this.#root, ...args]);
+  }
+
+  /** Writes a bundle (config.json) for container `id`. */
+  async #bundle(id: string, spec: Record<string, unknown>): Promise<string> {
+    const bundle = join(this.#dir, "bundles", id);
+    await mkdir(bundle, { recursive: true });
+    await writeFile(join(bundle, "config.json"), JSON.stringify(spec));
+    return bundle;
+  }
+
+  /** Runs `runc run -d` and returns the container's host PID. */
+  async #run(id: string, bundle: string): Promise<number> {
+    const pidFile = join(bundle, "pid");
+    this.#made.add(id);
+    await this.#runc(["run", "-d", "--pid-file", pidFile, "-b", bundle, id]);
+    return Number((await readFile(pidFile, "utf8")).trim());
+  }
+
+  #pauseSpec(name: string, id: string): Record<string, unknown> {
+    return buildSpec({
+      rootfs: this.#pauseRootfs,
+      readonlyRootfs: true,
+      argv: ["/catatonit", "-P"],
+      env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+      cwd: "/",
+      uid: 0,
+      gid: 0,
+      additionalGids: [],
+      terminal: false,
+      hostname: name,
+      mounts: [],
+      namespaces: [{ type: "network" }, { type: "ipc" }, { type: "uts" }, { type: "pid" }],
+      cgroupsPath: `/${this.#cgroupRoot}/${id}`,
+      security: { capabilitiesDrop: ["ALL"], noNewPrivileges: true },
+    });
+  }
+
+  /**
+   * Starts one pod: `runc run -d` of the pause rootfs with fresh net/IPC/UTS/PID/mount
+   * namespaces, then of the busybox rootfs running `argv` in the pause's net/IPC/UTS
+   * namespaces (paths under /proc/<pause pid>/ns). Resolves when both are running.
+   */
+  async startPod(name: string, argv: string[] = TERM_ARGV): Promise<BaselinePod> {
+    const pauseId = `${name}-pause`;
+    const appId = `${name}-app`;
+    const pauseBundle = await this.#bundle(pauseId, this.#pauseSpec(name, pauseId));
+    const pausePid = await this.#run(pauseId, pauseBundle);
+    const ns = (t: string): string => `/proc/${String(pausePid)}/ns/${t}`;
+    const appBundle = await this.#bundle(
+      appId,
+      buildSpec({
+        rootfs: this.#busyboxRootfs,
+        readonlyRootfs: true,
+        argv,
+        env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        cwd: "/",
+        uid: 0,
+        gid: 0,
+        additionalGids: [],
+        terminal: false,
+        mounts: [],
+        namespaces: [
+          { type: "network", path: ns("net") },
+          { type: "ipc", path: ns("ipc") },
+          { type: "uts", path: ns("uts") },
+          { type: "pid" },
+        ],
+        cgroupsPath: `/${this.#cgroupRoot}/${appId}`,
+      }),
+    );
+    const appPid = await this.#run(appId, appBundle);
+    return { pauseId, appId, pausePid, appPid };
+  }
+
+  /** Starts only a pause container with fresh namespaces (the baseline of a sandbox). */
+  async startSandbox(name: string): Promise<{ id: string; pid: number }> {
+    const id = `${name}-pause`;
+    const bundle = await this.#bundle(id, this.#pauseSpec(name, id));
+    return { id, pid: await this.#run(id, bundle) };
+  }
+
+  /** `runc delete --force` of one container. */
+  async deleteForce(id: string): Promise<void> {
+    await this.#runc(["delete", "--force", id]);
+    this.#made.delete(id);
+  }
+
+  /**
+   * Stops one pod like a graceful delete: SIGTERM to the app, wait until its process is gone
+   * (polled every millisecond), `runc delete` it, then kill and delete the pause.
+   */
+  async stopPod(pod: BaselinePod): Promise<void> {
+    await this.#runc(["kill", pod.appId, "TERM"]);
+    await waitGone(pod.appPid, 30_000);
+    await this.#runc(["delete", pod.appId]);
+    await this.#runc(["delete", "--force", pod.pauseId]);
+    this.#made.delete(pod.appId);
+    this.#made.delete(pod.pauseId);
+  }
+
+  /** Deletes every container still around, the runc root, bundles and cgroups. */
+  async dispose(): Promise<void> {
+    for (const id of [...this.#made].reverse()) {
+      await this.#runc(["delete", "--force", id]).catch(() => undefined);
+    }
+    this.#made.clear();
+    await removeCgroupTree(this.#cgroupRoot);
+    await rm(join(this.#dir, "bundles"), { recursive: true, force: true });
+    await rm(this.#root, { recursive: true, force: true });
+  }
+}
+
+/** Waits until process `pid` no longer exists (or is a zombie), polling every millisecond. */
+export async function waitGone(pid: number, timeoutMs: number): Promise<void> {
+  const deadline = nowMs() + timeoutMs;
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    const stat = await readFile(`/proc/${String(pid)}/stat`, "utf8").catch(() => "");
+    if (stat === "" || stat.includes(" Z ")) return;
+    if (nowMs() > deadline) throw new Error(`process ${String(pid)} did not exit`);
+    await sleep(1);
+  }
+}
+
+/** Removes the cgroup `name` (relative to each hierarchy root) and its empty children. */
+export async function removeCgroupTree(name: string): Promise<void> {
+  const base = "/sys/fs/cgroup";
+  const roots = existsSync(join(base, "cgroup.controllers"))
+    ? [base]
+    : (await readdir(base)).map((h) => join(base, h));
+  for (const r of roots) {
+    await rmTree(join(r, name));
+  }
+}
+
+async function rmTree(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) if (e.isDirectory()) await rmTree(join(dir, e.name));
+  await rmdir(dir).catch(() => undefined);
+}

@@ -1,0 +1,401 @@
+// Issue 6 acceptance: pod networking — cluster DNS, Services through the proxy (ClusterIP,
+// NodePort, headless), hostPort, endpoints that follow readiness, and clusters that keep to
+// their own network namespace. Observed only through kubectl and node-side tools.
+// Tests are named after the rules of ../shared/spec/pod-lifecycle.md §18 (PL-DNS) where one applies.
+import assert from "node:assert/strict";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { ROOT, startCluster, type Cluster } from "./harness.js";
+
+/** A YAML flow sequence (JSON) for `sh -c <script>`. */
+const sh = (script: string): string => JSON.stringify(["sh", "-c", script]);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `probe` until it returns a value (not undefined) or `timeoutMs` passes. */
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+describe("networking", () => {
+  let c: Cluster;
+  // hostPath directories the test controls the web pods' readiness through.
+  const readyDir = `/tmp/podrun-e2e-net-${String(process.pid)}`;
+  before(async () => {
+    await mkdir(readyDir, { recursive: true });
+    c = await startCluster({ args: ["--backoff-initial-ms", "1000", "--backoff-max-ms", "4000"] });
+  });
+  after(async () => {
+    await c.stop();
+    await rm(readyDir, { recursive: true, force: true });
+  });
+
+  const apply = (yaml: string): Promise<string> => c.k(["apply", "-f", "-"], { input: yaml });
+  const status = async (name: string): Promise<string> => {
+    const out = await c.k(["get", "pod", name, "--no-headers"]);
+    return out.trim().split(/\s+/)[2] ?? "";
+  };
+  const waitStatus = async (
+    name: string,
+    want: string | RegExp,
+    timeoutMs = 30_000,
+  ): Promise<string> =>
+    until(
+      `pod ${name} STATUS ${String(want)}`,
+      async () => {
+        const s = await status(name).catch((e: unknown) => String(e));
+        return (typeof want === "string" ? s === want : want.test(s)) ? s : undefined;
+      },
+      timeoutMs,
+    );
+  /** Runs `script` in a one-shot busybox pod and returns its output. */
+  const inPod = async (name: string, script: string, timeoutMs = 60_000): Promise<string> => {
+    await apply(`
+apiVersion: v1
+kind: Pod
+metadata: {name: ${name}}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: busybox:1.28, command: ${sh(script)}}
+`);
+    await c.waitFor(`pod/${name}`, "{.status.phase}", /^(Succeeded|Failed)$/, timeoutMs);
+    const out = await c.k(["logs", name]);
+    await c.k(["delete", "pod", name, "--wait=false"]);
+    return out;
+  };
+  const nodeIP = async (): Promise<string> =>
+    (
+      await c.k([
+        "get",
+        "node",
+        "-o",
+        'jsonpath={.items[0].status.addresses[?(@.type=="InternalIP")].address}',
+      ])
+    ).trim();
+  const endpointIPs = async (svc: string): Promise<string[]> => {
+    const out = await c.k([
+      "get",
+      "endpoints",
+      svc,
+      "-o",
+      "jsonpath={.subsets[*].addresses[*].ip}",
+    ]);
+    return out
+      .split(/\s+/)
+      .filter((s) => s !== "")
+      .sort();
+  };
+  const podIP = async (name: string): Promise<string> =>
+    c.waitFor(`pod/${name}`, "{.status.podIP}", /^\d+\.\d+\.\d+\.\d+$/);
+
+  test("seed transcript: init containers wait for myservice and mydb through cluster DNS", async () => {
+    const pod = await readFile(path.join(ROOT, "examples/01-myapp-pod.yaml"), "utf8");
+    const services = await readFile(path.join(ROOT, "examples/02-services.yaml"), "utf8");
+    await apply(pod);
+    await waitStatus("myapp-pod", "Init:0/2");
+    const logs = await until("waiting lines in init-myservice's log", async () => {
+      const r = await c.kubectl(["logs", "myapp-pod", "-c", "init-myservice"]);
+      return r.code === 0 && /^waiting for myservice$/m.test(r.stdout) ? r.stdout : undefined;
+    });
+    // nslookup ran for real and failed (NXDOMAIN), it did not crash on a missing file.
+    assert.doesNotMatch(logs, /No such file/);
+    assert.equal(await status("myapp-pod"), "Init:0/2");
+    await apply(services);
+    const applied = Date.now();
+    await waitStatus("myapp-pod", /^(Init:1\/2|PodInitializing|Running)$/);
+    await waitStatus("myapp-pod", "Running", 30_000);
+    // Each init container retries every 2 s: Running follows the Services within a few seconds.
+    assert.ok(Date.now() - applied < 15_000, `Running ${String(Date.now() - applied)} ms after`);
+    assert.match(await c.k(["get", "pod", "myapp-pod"]), /^myapp-pod\s+1\/1\s+Running\s+0\s/m);
+    assert.match(
+      await c.k(["logs", "myapp-pod", "-c", "init-mydb"]),
+      /Name:\s+mydb\.default\.svc\.cluster\.local/,
+    );
+    assert.equal(await c.k(["logs", "myapp-pod"]), "The app is running!\n");
+    await c.k(["delete", "-f", "-", "--wait=false"], { input: services });
+    await c.k(["delete", "pod", "myapp-pod", "--wait=false"]);
+  });
+
+  // Two httpd backends that serve their own hostname; ready while <readyDir>/<name>/ready exists.
+  const webPod = (name: string): string => `
+apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, labels: {app: web}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: busybox:1.28
+    command: ${sh("mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www")}
+    ports: [{name: http, containerPort: 8080}]
+    readinessProbe:
+      exec: {command: [cat, /ctl/ready]}
+      periodSeconds: 1
+      failureThreshold: 1
+    volumeMounts: [{name: ctl, mountPath: /ctl}]
+  volumes:
+  - name: ctl
+    hostPath: {path: ${readyDir}/${name}, type: DirectoryOrCreate}
+`;
+
+  test("ClusterIP Service by short and full name reaches both backends; endpoints follow readiness and deletion", async () => {
+    for (const n of ["web-1", "web-2"]) {
+      await mkdir(path.join(readyDir, n), { recursive: true });
+      await writeFile(path.join(readyDir, n, "ready"), "ok\n");
+      await apply(webPod(n));
+    }
+    await apply(`
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+`);
+    const ip1 = await podIP("web-1");
+    const ip2 = await podIP("web-2");
+    await c.waitFor("pod/web-1", '{.status.conditions[?(@.type=="Ready")].status}', "True");
+    await c.waitFor("pod/web-2", '{.status.conditions[?(@.type=="Ready")].status}', "True");
+    await until("both web endpoints", async () => {
+      const ips = await endpointIPs("web");
+      return ips.join(" ") === [ip1, ip2].sort().join(" ") ? ips : undefined;
+    });
+
+    const out = await inPod(
+      "client",
+      "for i in $(seq 1 12); do wget -qO- http://web; wget -qO- http://web.default.svc.cluster.local; done",
+    );
+    const lines = out.split("\n").filter((l) => l !== "");
+    assert.equal(lines.length, 24, `every request answered:\n${out}`);
+    assert.deepEqual([...new Set(lines)].sort(), ["web-1", "web-2"], out);
+
+    // Unready: the probe fails once the file is gone; the address leaves the endpoints at once.
+    await rm(path.join(readyDir, "web-1", "ready"));
+    await c.waitFor("pod/web-1", '{.status.conditions[?(@.type=="Ready")].status}', "False");
+    let t0 = Date.now();
+    let seen = await until("web-1 out of the endpoints", async () => {
+      const start = Date.now();
+      return (await endpointIPs("web")).includes(ip1) ? undefined : start;
+    });
+    assert.ok(seen - t0 < 1000, `unready pod left the endpoints after ${String(seen - t0)} ms`);
+    assert.deepEqual(await endpointIPs("web"), [ip2]);
+    const notReady = await c.k([
+      "get",
+      "endpoints",
+      "web",
+      "-o",
+      "jsonpath={.subsets[*].notReadyAddresses[*].ip}",
+    ]);
+    assert.equal(notReady.trim(), ip1);
+    // Traffic now only reaches web-2.
+    const only2 = await inPod("client2", "for i in $(seq 1 6); do wget -qO- http://web; done");
+    assert.deepEqual([...new Set(only2.split("\n").filter((l) => l !== ""))], ["web-2"]);
+
+    // Ready again, then deleted: the address leaves the endpoints within a second.
+    await writeFile(path.join(readyDir, "web-1", "ready"), "ok\n");
+    await until("web-1 back in the endpoints", async () =>
+      (await endpointIPs("web")).includes(ip1) ? true : undefined,
+    );
+    t0 = Date.now();
+    await c.k(["delete", "pod", "web-2", "--wait=false"]);
+    seen = await until("web-2 out of the endpoints", async () => {
+      const start = Date.now();
+      return (await endpointIPs("web")).includes(ip2) ? undefined : start;
+    });
+    assert.ok(seen - t0 < 1000, `deleted pod left the endpoints after ${String(seen - t0)} ms`);
+    await c.k(["wait", "--for=delete", "pod/web-2", "--timeout=30s"]);
+    await apply(webPod("web-2"));
+    await c.waitFor("pod/web-2", '{.status.conditions[?(@.type=="Ready")].status}', "True");
+  });
+
+  test("NodePort Service and hostPort are reachable from the node", async () => {
+    await apply(`
+apiVersion: v1
+kind: Service
+metadata: {name: web-np}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: hp}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: web:latest
+    imagePullPolicy: IfNotPresent
+    ports: [{containerPort: 80, hostPort: 8081}]
+`);
+    const node = await nodeIP();
+    assert.match(node, /^\d+\.\d+\.\d+\.\d+$/);
+    const seen = new Set<string>();
+    await until(
+      "both backends through the NodePort",
+      async () => {
+        const r = await c.inNetns("curl", ["-sS", "-m", "5", `http://${node}:30080/`]);
+        if (r.code === 0) seen.add(r.stdout.trim());
+        return seen.size === 2 ? true : undefined;
+      },
+      30_000,
+    );
+    assert.deepEqual([...seen].sort(), ["web-1", "web-2"]);
+    await c.waitFor("pod/hp", "{.status.phase}", "Running");
+    const page = await until("the hostPort", async () => {
+      const r = await c.inNetns("curl", ["-sS", "-m", "5", `http://${node}:8081/`]);
+      return r.code === 0 ? r.stdout : undefined;
+    });
+    assert.match(page, /It works!/);
+    await c.k(["delete", "pod", "hp", "--wait=false"]);
+  });
+
+  test("headless Service: A records for every ready pod, SRV for a named port", async () => {
+    await apply(`
+apiVersion: v1
+kind: Service
+metadata: {name: web-hl}
+spec:
+  clusterIP: None
+  selector: {app: web}
+  ports: [{name: http, port: 8080, protocol: TCP}]
+`);
+    const ip1 = await podIP("web-1");
+    const ips = [ip1, await podIP("web-2")].sort();
+    const dns = "10.244.0.1"; // podrun's DNS server on the bridge gateway
+    const name = "web-hl.default.svc.cluster.local";
+    // From the node, straight at the cluster DNS server.
+    const a = await until("both A records", async () => {
+      const r = await c.inNetns("busybox", ["nslookup", name, dns]);
+      const got = [...r.stdout.matchAll(/^Address:\s+(\d+\.\d+\.\d+\.\d+)$/gm)]
+        .map((m) => m[1] ?? "")
+        .filter((ip) => ip !== dns)
+        .sort();
+      return got.join(" ") === ips.join(" ") ? got : undefined;
+    });
+    assert.deepEqual(a, ips);
+    const srv = await c.inNetns("busybox", ["nslookup", "-type=SRV", `_http._tcp.${name}`, dns]);
+    assert.equal(srv.code, 0, srv.stdout + srv.stderr);
+    const targets = [...srv.stdout.matchAll(/\s(\d+) (\d+) (\d+) (\S+)$/gm)].map(
+      (m) => `${m[3] ?? ""} ${m[4] ?? ""}`,
+    );
+    assert.equal(targets.length, 2, srv.stdout);
+    for (const t of targets) assert.match(t, /^8080 \S+\.web-hl\.default\.svc\.cluster\.local$/);
+    // From a pod, through its resolv.conf (search path, ndots:5).
+    const fromPod = await inPod("client3", "nslookup web-hl");
+    for (const ip of ips)
+      assert.match(fromPod, new RegExp(`Address( \\d+)?:\\s+${ip.replace(/\./g, "\\.")}`));
+    // An unready pod is not published.
+    await rm(path.join(readyDir, "web-1", "ready"));
+    await until("web-1 out of the headless records", async () => {
+      const r = await c.inNetns("busybox", ["nslookup", name, dns]);
+      return r.code === 0 && !r.stdout.includes(ip1) ? true : undefined;
+    });
+    await writeFile(path.join(readyDir, "web-1", "ready"), "ok\n");
+    await until("web-1 back in the endpoints", async () =>
+      (await endpointIPs("web-hl")).includes(ip1) ? true : undefined,
+    );
+  });
+
+  test("kubectl get svc,endpoints,endpointslices -A -o wide prints upstream columns", async () => {
+    const r = await c.kubectl(["get", "svc,endpoints,endpointslices", "-A", "-o", "wide"]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = r.stdout;
+    assert.match(
+      out,
+      /^NAMESPACE\s+NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE\s+SELECTOR$/m,
+    );
+    assert.match(
+      out,
+      /^default\s+service\/kubernetes\s+ClusterIP\s+10\.96\.0\.1\s+<none>\s+443\/TCP\s+\S+\s+<none>$/m,
+    );
+    assert.match(
+      out,
+      /^kube-system\s+service\/kube-dns\s+ClusterIP\s+10\.96\.0\.10\s+<none>\s+53\/UDP,53\/TCP\s+\S+\s+\S+$/m,
+    );
+    assert.match(
+      out,
+      /^default\s+service\/web-np\s+NodePort\s+10\.\d+\.\d+\.\d+\s+<none>\s+80:30080\/TCP\s+\S+\s+app=web$/m,
+    );
+    assert.match(
+      out,
+      /^default\s+service\/web-hl\s+ClusterIP\s+None\s+<none>\s+8080\/TCP\s+\S+\s+app=web$/m,
+    );
+    assert.match(out, /^NAMESPACE\s+NAME\s+ENDPOINTS\s+AGE$/m);
+    assert.match(
+      out,
+      /^default\s+endpoints\/web\s+10\.244\.\d+\.\d+:8080,10\.244\.\d+\.\d+:8080\s+\S+$/m,
+    );
+    assert.match(out, /^NAMESPACE\s+NAME\s+ADDRESSTYPE\s+PORTS\s+ENDPOINTS\s+AGE$/m);
+    assert.match(
+      out,
+      /^default\s+endpointslice\.discovery\.k8s\.io\/web-\w+\s+IPv4\s+8080\s+10\.244\.\d+\.\d+,10\.244\.\d+\.\d+\s+\S+$/m,
+    );
+    assert.match(
+      out,
+      /^default\s+endpointslice\.discovery\.k8s\.io\/kubernetes\s+IPv4\s+\d+\s+10\.244\.0\.1\s+\S+$/m,
+    );
+    // v1 Endpoints is deprecated in 1.33: the API server says so, kubectl prints it.
+    assert.match(
+      r.stderr,
+      /Warning: v1 Endpoints is deprecated in v1\.33\+; use discovery\.k8s\.io\/v1 EndpointSlice/,
+    );
+  });
+
+  test("podrun up creates bridge, rules and DNS, removes its rules on exit; a second cluster is independent", async () => {
+    const c2 = await startCluster({ preloadImages: false });
+    try {
+      const link = await c2.inNetns("ip", ["-o", "addr", "show", "dev", "podrun0"]);
+      assert.match(link.stdout, /inet 10\.244\.0\.1\/16/);
+      const table = await until("c2's proxy table", async () => {
+        const r = await c2.inNetns("nft", ["list", "table", "ip", "podrun"]);
+        return r.code === 0 && r.stdout.includes("10.96.0.10") ? r.stdout : undefined;
+      });
+      assert.match(table, /10\.96\.0\.1 \. tcp \. 443/);
+      assert.doesNotMatch(table, /30080/); // c's NodePort lives in c's namespace only
+      const q = await until("c2's DNS", async () => {
+        const r = await c2.inNetns("busybox", [
+          "nslookup",
+          "kubernetes.default.svc.cluster.local",
+          "10.244.0.1",
+        ]);
+        return r.code === 0 ? r.stdout : undefined;
+      });
+      assert.match(q, /Address:\s+10\.96\.0\.1$/m);
+      // c2 knows nothing of c's Services.
+      const miss = await c2.inNetns("busybox", [
+        "nslookup",
+        "web.default.svc.cluster.local",
+        "10.244.0.1",
+      ]);
+      assert.notEqual(miss.code, 0);
+
+      await c2.kill("SIGTERM");
+      const left = await c2.inNetns("nft", ["list", "tables"]);
+      assert.doesNotMatch(left.stdout, /podrun/);
+    } finally {
+      await c2.stop();
+    }
+    // c still serves: its rules and DNS are untouched by c2's start and exit.
+    const node = await nodeIP();
+    const r = await c.inNetns("curl", ["-sS", "-m", "5", `http://${node}:30080/`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^web-\d$/m);
+    const t = await c.inNetns("nft", ["list", "table", "ip", "podrun"]);
+    assert.equal(t.code, 0);
+  });
+});
