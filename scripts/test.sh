@@ -4,6 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 npx tsc --noEmit
 npx eslint src test
+# Test images for the end-to-end tests, built once (offline, from Debian packages).
+if [ ! -f .cache/test-images/web.oci.tar ]; then
+  mkdir -p .cache/test-images
+  ../shared/tools/make-test-images .cache/test-images >/dev/null
+fi
 units=$(find src -name '*.test.ts' | sort)
 e2e=$(find test/e2e -name '*.test.ts' | sort)
 # One node:test run, so the runner prints one summary for the whole suite. e2e files run

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, openSync, closeSync, readFileSync, realpathSync } from "node:fs";
-import { copyFile, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -78,9 +78,13 @@ export const KUBECTL_DIR = path.dirname(realpathSync("/usr/bin/kubectl"));
 export async function testImagesDir(): Promise<string> {
   const dir = path.join(ROOT, ".cache/test-images");
   if (existsSync(path.join(dir, "web.oci.tar"))) return dir;
+  // scripts/test.sh builds them up front; a lone test file builds them itself, into a temp
+  // dir renamed into place so that concurrent test files never see half-written images.
   const tool = path.resolve(ROOT, "../shared/tools/make-test-images");
-  await mkdir(dir, { recursive: true });
-  await must(tool, [dir], { timeoutMs: 300_000 });
+  await mkdir(path.dirname(dir), { recursive: true });
+  const tmp = await mkdtemp(`${dir}.tmp-`);
+  await must(tool, [tmp], { timeoutMs: 300_000 });
+  await rename(tmp, dir).catch(async () => rm(tmp, { recursive: true, force: true }));
   return dir;
 }
 
