@@ -26,6 +26,8 @@ export interface NodeConfig {
   /** Initial and maximum crash back-off (PL-BO-1). */
   backoffInitialMs: number;
   backoffMaxMs: number;
+  /** Store revisions kept for watch replay; older resourceVersions get 410 Expired. */
+  watchHistory: number;
   /** Kubelet periodic pod resync, which also refreshes ConfigMap/Secret volumes (PL-EDGE-38). */
   syncPeriodMs: number;
   /** Container log rotation size and files kept (PL-LOG-4, `--container-log-max-size-bytes`/`--container-log-max-files`). */
@@ -80,6 +82,7 @@ export function resolveNodeConfig(flags: Flags): NodeConfig {
     logLevel: level,
     backoffInitialMs: num("backoff-initial-ms", 10_000),
     backoffMaxMs: num("backoff-max-ms", 300_000),
+    watchHistory: num("watch-history", 10_000),
     syncPeriodMs: num("sync-period-ms", 60_000),
     containerLogMaxSizeBytes: num("container-log-max-size-bytes", 10 * 1024 * 1024),
     containerLogMaxFiles: num("container-log-max-files", 5),

@@ -37,6 +37,7 @@ const FLAG_NAMES = [
   "log-level",
   "backoff-initial-ms",
   "backoff-max-ms",
+  "watch-history",
   "sync-period-ms",
   "container-log-max-size-bytes",
   "container-log-max-files",

@@ -36,7 +36,7 @@ import { SqliteStore } from "../storage/index.js";
 import { StreamLogger, SystemClock, TaskGroup, type Logger } from "../util/index.js";
 import { PAUSE_IMAGE } from "./builtin-images.js";
 import type { NodeConfig } from "./config.js";
-import { ensureBridge } from "./host-network.js";
+import { ensureBridge, ensureServiceRoute } from "./host-network.js";
 import { NodeStreamBackend } from "./streaming.js";
 import { ensureExampleImage, ensureNodeImages } from "./images-setup.js";
 
@@ -63,9 +63,12 @@ export async function up(
 
   // Step 1: host network (bridge + gateway) so DNS and the API can listen for pods.
   const gateway = await ensureBridge(config.bridgeName, config.podCIDR);
+  await ensureServiceRoute(config.bridgeName, config.serviceCIDR, gateway);
 
   // Step 2: storage, images, runtime.
-  const store = new SqliteStore(path.join(dataDir, "state.db"));
+  const store = new SqliteStore(path.join(dataDir, "state.db"), {
+    historyLimit: config.watchHistory,
+  });
   const images = new OciImageStore({
     root: path.join(dataDir, "images"),
     logger: logger.with({ component: "images" }),
