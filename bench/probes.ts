@@ -8,13 +8,13 @@
  *   cost per probe (worker loop, result bookkeeping), not runc exec.
  *
  * Reported: probes done, this process's CPU time over the window (user + system) as % of one
- * core and µs per probe, and the same window idle as the baseline. The HTTP server shares the
- * process, so the httpGet CPU includes the server side too (an upper bound for the kubelet).
+ * core and µs per probe, and the same window idle as the baseline. The HTTP targets run in a
+ * child process, so only the prober's side is counted.
  *
  * Usage: `node --import tsx bench/probes.ts [--seconds N] [--pods N]`.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { spawn, type ChildProcess } from "node:child_process";
+import { connect } from "node:net";
 import { loadavg } from "node:os";
 import type { Pod } from "../src/api/index.js";
 import { ProberManager } from "../src/kubelet/prober/index.js";
@@ -42,8 +42,8 @@ function pod(i: number, probe: NonNullable<Pod["spec"]["containers"][0]["readine
   };
 }
 
-/** HTTP requests answered by the probe targets. */
-let httpCount = 0;
+/** HTTP requests answered by the probe targets (set once they run). */
+let httpCountOf: () => Promise<number> = () => Promise.resolve(0);
 
 async function window(ms: number): Promise<{ cpuMs: number; wallMs: number }> {
   const c0 = process.cpuUsage();
@@ -51,6 +51,46 @@ async function window(ms: number): Promise<{ cpuMs: number; wallMs: number }> {
   await new Promise((r) => setTimeout(r, ms));
   const c = process.cpuUsage(c0);
   return { cpuMs: (c.user + c.system) / 1000, wallMs: performance.now() - t0 };
+}
+
+/**
+ * Baseline: the same number of bare GETs (net.connect, write, read to close) at the same pace
+ * from plain timers, no prober: the floor cost of a connection per probe in Node on this machine.
+ */
+async function bareBaseline(
+  ports: number[],
+): Promise<{ probes: number; cpuMs: number; wallMs: number }> {
+  let done = 0;
+  const timers: NodeJS.Timeout[] = [];
+  const get = (port: number): void => {
+    const sock = connect(port, "127.0.0.1", () => {
+      sock.end("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    });
+    sock.on("data", () => undefined);
+    sock.on("close", () => {
+      done++;
+    });
+    sock.on("error", () => undefined);
+  };
+  for (let i = 0; i < PODS; i++) {
+    const port = ports[i % ports.length] ?? 0;
+    setTimeout(
+      () => {
+        timers.push(
+          setInterval(() => {
+            get(port);
+          }, 1000),
+        );
+      },
+      (1000 * i) / PODS,
+    );
+  }
+  await new Promise((r) => setTimeout(r, 2000));
+  const d0 = done;
+  const w = await window(SECONDS * 1000);
+  const probes = done - d0;
+  for (const t of timers) clearInterval(t);
+  return { probes, ...w };
 }
 
 async function measure(
@@ -82,36 +122,65 @@ async function measure(
   }
   // Warm-up: let every worker start and spread over the period.
   await new Promise((r) => setTimeout(r, 2000));
-  const h0 = httpCount;
+  const h0 = await httpCountOf();
   const e0 = exec.calls.length;
   const w = await window(SECONDS * 1000);
-  const probes = kind === "httpGet" ? httpCount - h0 : exec.calls.length - e0;
+  const probes = kind === "httpGet" ? (await httpCountOf()) - h0 : exec.calls.length - e0;
   ac.abort();
   await running;
   return { probes, ...w };
 }
 
-async function main(): Promise<void> {
-  const servers: Server[] = [];
-  const ports: number[] = [];
-  for (let i = 0; i < Math.max(1, Math.ceil(PODS / 10)); i++) {
-    const s = createServer((_req, res) => {
-      httpCount++;
-      res.writeHead(200, { "content-type": "text/plain" });
-      res.end("ok\n");
+/** Probe targets in a child process, so the server's CPU is not counted as the prober's. */
+const TARGETS = `
+const http = require("node:http");
+let count = 0;
+const n = Number(process.argv[1]);
+const ports = [];
+let pending = n;
+for (let i = 0; i < n; i++) {
+  const s = http.createServer((req, res) => {
+    if (req.url === "/count") { res.end(String(count)); return; }
+    count++;
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.end("ok");
+  });
+  s.listen(0, "127.0.0.1", () => {
+    ports.push(s.address().port);
+    if (--pending === 0) console.log(JSON.stringify(ports));
+  });
+}
+`;
+
+async function startTargets(n: number): Promise<{ ports: number[]; child: ChildProcess }> {
+  const child = spawn(process.execPath, ["-e", TARGETS, String(n)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const ports = await new Promise<number[]>((resolve, reject) => {
+    child.stdout.once("data", (b: Buffer) => {
+      resolve(JSON.parse(b.toString()) as number[]);
     });
-    await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-    servers.push(s);
-    ports.push((s.address() as AddressInfo).port);
-  }
+    child.once("exit", (code) => {
+      reject(new Error(`probe targets exited ${String(code)}`));
+    });
+  });
+  return { ports, child };
+}
+
+async function main(): Promise<void> {
+  const { ports, child } = await startTargets(Math.max(1, Math.ceil(PODS / 10)));
+  httpCountOf = async () =>
+    Number(await (await fetch(`http://127.0.0.1:${String(ports[0])}/count`)).text());
   const load0 = loadavg()[0] ?? 0;
   console.error(`idle baseline ${String(SECONDS)} s …`);
   const idle = await window(SECONDS * 1000);
+  console.error("bare GET baseline …");
+  const bare = await bareBaseline(ports);
   console.error("httpGet …");
   const http = await measure("httpGet", ports);
   console.error("exec (FakeProbeExec) …");
   const exec = await measure("exec", ports);
-  for (const s of servers) s.close();
+  child.kill();
   const load1 = loadavg()[0] ?? 0;
 
   const pct = (cpuMs: number, wallMs: number): string => ((100 * cpuMs) / wallMs).toFixed(2) + " %";
@@ -125,7 +194,8 @@ async function main(): Promise<void> {
   console.log("| --- | --- | --- | --- | --- |");
   console.log(`| idle (baseline) | 0 | 0 | ${pct(idle.cpuMs, idle.wallMs)} | - |`);
   for (const [name, r] of [
-    ["httpGet (real TCP, server in-process)", http],
+    ["baseline: bare net.connect GETs, no prober", bare],
+    ["httpGet (real TCP, targets in a child process)", http],
     ["exec (FakeProbeExec)", exec],
   ] as const) {
     console.log(

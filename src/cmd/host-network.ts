@@ -40,6 +40,25 @@ export async function ensureBridge(name: string, podCIDR: string): Promise<strin
   return gateway;
 }
 
+/**
+ * Makes Service cluster IPs routable from the node itself: the proxy's DNAT runs in the nat
+ * output hook, after the route lookup, so a node without a route covering the service CIDR
+ * (a bare network namespace without a default route) could not reach a cluster IP at all.
+ * When no route covers it, the service CIDR is routed onto the bridge (gone with the bridge).
+ */
+export async function ensureServiceRoute(
+  bridge: string,
+  serviceCIDR: string,
+  gateway: string,
+): Promise<void> {
+  const [base = "10.96.0.0"] = serviceCIDR.split("/");
+  const routed = await ip(["route", "get", base]).then(
+    () => true,
+    () => false,
+  );
+  if (!routed) await ip(["route", "replace", serviceCIDR, "dev", bridge, "src", gateway]);
+}
+
 /** Removes the bridge (reset). Missing bridge: nothing to do. */
 export async function removeBridge(name: string): Promise<void> {
   await ip(["link", "del", name]).catch(() => undefined);

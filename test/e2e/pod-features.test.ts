@@ -43,7 +43,8 @@ const poll = async <T>(
   }
 };
 
-describe("pod features", () => {
+// Tests use distinct pod names and run three at a time to keep the file's wall time short.
+describe("pod features", { concurrency: 3 }, () => {
   let c: Cluster;
   before(async () => {
     // Short crash back-off and a 2 s resync (ConfigMap volume refresh, PL-EDGE-38).
@@ -63,6 +64,9 @@ describe("pod features", () => {
   });
 
   const apply = (yaml: string): Promise<string> => c.k(["apply", "-f", "-"], { input: yaml });
+  /** Deletes pods without waiting, so crash-looping pods stop loading the (shared) machine. */
+  const drop = (...names: string[]): Promise<string> =>
+    c.k(["delete", "pod", ...names, "--wait=false"]);
   const get = (name: string, jsonpath: string): Promise<string> =>
     c.k(["get", "pod", name, "-o", `jsonpath=${jsonpath}`]);
   const row = async (name: string): Promise<string[]> =>
@@ -129,6 +133,7 @@ spec:
     ) as { reason?: string; exitCode?: number };
     assert.equal(last.reason, "OOMKilled");
     assert.equal(last.exitCode, 137);
+    await drop("edge18");
   });
 
   test("PL-EDGE-19: liveness httpGet on a closed port → 3 Unhealthy, Killing, restart", async () => {
@@ -158,6 +163,7 @@ spec:
       /Warning Unhealthy Liveness probe failed: Get "http:\/\/10\.244\.\d+\.\d+:9999\/healthz": dial tcp 10\.244\.\d+\.\d+:9999: connect: connection refused/,
     );
     await c.waitFor("pod/edge19", "{.status.containerStatuses[0].restartCount}", /^[1-9]/, 30_000);
+    await drop("edge19");
   });
 
   test("PL-EDGE-20: readiness probe answered 500 → not ready, ContainersNotReady, Running, no restarts", async () => {
@@ -235,7 +241,7 @@ spec:
 `);
     await waitEvent(
       "edge22",
-      /Warning Unhealthy Readiness probe errored(?: and resulted in unknown state)?: command "sleep 5" timed out|Warning Unhealthy Readiness probe failed: command "sleep 5" timed out/,
+      /Warning Unhealthy Readiness probe failed: command "sleep 5" timed out/,
       45_000,
     );
     assert.equal(await get("edge22", "{.status.containerStatuses[0].ready}"), "false");
@@ -274,6 +280,13 @@ spec:
     assert.match(ev, /Warning Unhealthy Startup probe failed: cat: can't open '\/tmp\/started'/);
     assert.doesNotMatch(ev, /Liveness probe failed|Readiness probe failed/);
     await c.waitFor("pod/edge23", "{.status.containerStatuses[0].restartCount}", /^[1-9]/, 30_000);
+    // Killed after the third failure, probes 2 s apart: about 4–6 s after the start (1 s resolution).
+    const term = JSON.parse(
+      await get("edge23", "{.status.containerStatuses[0].lastState.terminated}"),
+    ) as { startedAt: string; finishedAt: string };
+    const lived = (Date.parse(term.finishedAt) - Date.parse(term.startedAt)) / 1000;
+    assert.ok(lived >= 3 && lived <= 20, `first instance lived ${String(lived)} s`);
+    await drop("edge23");
   });
 
   test("PL-EDGE-24: postStart exec exits 1 → FailedPostStartHook, PostStartHookError, back-off", async () => {
@@ -292,10 +305,6 @@ spec:
         exec: {command: [sh, -c, "echo hook broke; exit 1"]}
 `);
     await waitEvent("edge24", /Warning FailedPostStartHook PostStartHook failed/);
-    await waitEvent(
-      "edge24",
-      /Warning FailedPostStartHook .*|Normal Killing .*FailedPostStartHook.*|Warning BackOff Back-off restarting failed container app.*/,
-    );
     const reasons = await poll("waiting reason PostStartHookError", async () => {
       const w = await get(
         "edge24",
@@ -308,7 +317,12 @@ spec:
       /Exec lifecycle hook \(\[sh -c echo hook broke; exit 1\]\) for Container "app" in Pod "edge24_default\(.*\)" failed - error: .*hook broke/,
     );
     await waitStatus("edge24", "CrashLoopBackOff");
+    await waitEvent(
+      "edge24",
+      /Warning BackOff Back-off restarting failed container app in pod edge24_default\(/,
+    );
     await c.waitFor("pod/edge24", "{.status.containerStatuses[0].restartCount}", /^[1-9]/);
+    await drop("edge24");
   });
 
   test("PL-EDGE-32: $(VAR) expansion only of earlier variables; $$ escapes", async () => {
@@ -471,7 +485,7 @@ spec:
     assert.doesNotMatch(ps, /^\s*1 .*ps; sleep/m);
     const d = await c.k(["describe", "pod", "demo-pod"]);
     assert.match(d, /Ephemeral Containers:\s*\n\s+debugger:/);
-    assert.match(d, /Target Container Name:\s+app/);
+    assert.match(d, /Ephemeral Containers:[\s\S]*Command:\s+sh\s+-c\s+ps; sleep 3600/);
 
     // A second one that exits: terminated, never restarted, READY unchanged.
     const pod = JSON.parse(await c.k(["get", "pod", "demo-pod", "-o", "json"])) as {
@@ -546,12 +560,12 @@ spec:
   containers:
   - name: writer
     image: busybox:1.28
-    command: ${sh(`echo "shm message $$" > /dev/shm/msg; ${SLEEP}`)}
+    command: ${sh(`echo "shm message from writer" > /dev/shm/msg; ${SLEEP}`)}
   - name: reader
     image: busybox:1.28
     command: ${sh(`until [ -s /dev/shm/msg ]; do sleep 0.2; done; cat /dev/shm/msg; ${SLEEP}`)}
 `);
-    await waitLogs("ipc", "reader", /^shm message \d+$/m);
+    await waitLogs("ipc", "reader", /^shm message from writer$/m, 60_000);
   });
 
   test("readiness probe failing for 5 s then succeeding: READY 0/1 → 1/1 at the right time", async () => {
@@ -578,7 +592,8 @@ spec:
       await get("ready5", '{.status.conditions[?(@.type=="Ready")].lastTransitionTime}'),
     );
     const secs = (ready - started) / 1000;
-    assert.ok(secs >= 4 && secs <= 10, `ready after ${secs} s`);
+    // Not before the 5 s (timestamps have 1 s resolution); soon after, allowing for a slow machine.
+    assert.ok(secs >= 4 && secs <= 15, `ready after ${String(secs)} s`);
   });
 
   test("postStart hook writes a file the app then reads", async () => {
@@ -617,9 +632,16 @@ spec:
     const ca = out.slice(out.indexOf("-----BEGIN CERTIFICATE-----"));
     const caFile = path.join(c.dataDir, "e2e-token-ca.crt");
     await c.inNetns("sh", ["-c", `cat > ${caFile}`], { input: ca });
+    // The node side has no route through the Service VIP, so curl connects to the API server
+    // directly while still checking the certificate against the name a pod uses, 10.96.0.1.
+    const server = new URL(
+      await c.k(["config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"]),
+    );
     const curl = (): Promise<{ code: number; stdout: string; stderr: string }> =>
       c.inNetns("curl", [
         "-sS",
+        "--connect-to",
+        `10.96.0.1:443:${server.hostname}:${server.port}`,
         "--max-time",
         "10",
         "--cacert",
