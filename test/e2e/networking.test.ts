@@ -3,6 +3,7 @@
 // their own network namespace. Observed only through kubectl and node-side tools.
 // Tests are named after the rules of ../shared/spec/pod-lifecycle.md §18 (PL-DNS) where one applies.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
@@ -98,6 +99,55 @@ spec:
       .filter((s) => s !== "")
       .sort();
   };
+  const EP_IPS = 'jsonpath={.subsets[*].addresses[*].ip}{"\\n"}';
+  /**
+   * Runs `kubectl <args>` (a `-w` watch printing one line per event) in the background;
+   * `next(pred)` resolves with the arrival time of the first line after the previous match
+   * that satisfies `pred`.
+   */
+  const watchLines = (
+    args: string[],
+  ): {
+    next(pred: (line: string) => boolean, timeoutMs?: number): Promise<number>;
+    stop(): void;
+  } => {
+    const child = spawn(
+      "nsenter",
+      [`--net=/run/netns/${c.netns}`, "kubectl", "--kubeconfig", c.kubeconfig, ...args],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
+    const lines: { t: number; line: string }[] = [];
+    let buf = "";
+    child.stdout.on("data", (b: Buffer) => {
+      buf += b.toString();
+      const parts = buf.split("\n");
+      buf = parts.pop() ?? "";
+      for (const line of parts) lines.push({ t: Date.now(), line });
+    });
+    let pos = 0;
+    return {
+      async next(pred, timeoutMs = 30_000) {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          for (; pos < lines.length; pos++) {
+            const l = lines[pos];
+            if (l !== undefined && pred(l.line)) {
+              pos++;
+              return l.t;
+            }
+          }
+          if (Date.now() > deadline)
+            throw new Error(
+              `kubectl ${args.join(" ")}: no matching line in ${JSON.stringify(lines)}`,
+            );
+          await sleep(10);
+        }
+      },
+      stop() {
+        child.kill("SIGKILL");
+      },
+    };
+  };
   const podIP = async (name: string): Promise<string> =>
     c.waitFor(`pod/${name}`, "{.status.podIP}", /^\d+\.\d+\.\d+\.\d+$/);
 
@@ -183,14 +233,29 @@ spec:
     assert.deepEqual([...new Set(lines)].sort(), ["web-1", "web-2"], out);
 
     // Unready: the probe fails once the file is gone; the address leaves the endpoints at once.
-    await rm(path.join(readyDir, "web-1", "ready"));
-    await c.waitFor("pod/web-1", '{.status.conditions[?(@.type=="Ready")].status}', "False");
-    let t0 = Date.now();
-    let seen = await until("web-1 out of the endpoints", async () => {
-      const start = Date.now();
-      return (await endpointIPs("web")).includes(ip1) ? undefined : start;
-    });
-    assert.ok(seen - t0 < 1000, `unready pod left the endpoints after ${String(seen - t0)} ms`);
+    // Timing is taken from two kubectl watches (pod and endpoints) over the same connection
+    // path, so it does not depend on how long one kubectl invocation takes on a busy machine.
+    let pods = watchLines([
+      "get",
+      "pod",
+      "web-1",
+      "-w",
+      "-o",
+      'jsonpath={.status.conditions[?(@.type=="Ready")].status}{"\\n"}',
+    ]);
+    let eps = watchLines(["get", "endpoints", "web", "-w", "-o", EP_IPS]);
+    let lag: number;
+    try {
+      await eps.next((l) => l.includes(ip1));
+      await rm(path.join(readyDir, "web-1", "ready"));
+      const unready = await pods.next((l) => l === "False");
+      const dropped = await eps.next((l) => !l.includes(ip1));
+      lag = dropped - unready;
+    } finally {
+      pods.stop();
+      eps.stop();
+    }
+    assert.ok(lag < 1000, `unready pod left the endpoints ${String(lag)} ms after Ready=False`);
     assert.deepEqual(await endpointIPs("web"), [ip2]);
     const notReady = await c.k([
       "get",
@@ -209,16 +274,30 @@ spec:
     await until("web-1 back in the endpoints", async () =>
       (await endpointIPs("web")).includes(ip1) ? true : undefined,
     );
-    t0 = Date.now();
-    await c.k(["delete", "pod", "web-2", "--wait=false"]);
-    seen = await until("web-2 out of the endpoints", async () => {
-      const start = Date.now();
-      return (await endpointIPs("web")).includes(ip2) ? undefined : start;
-    });
-    assert.ok(seen - t0 < 1000, `deleted pod left the endpoints after ${String(seen - t0)} ms`);
-    await c.k(["wait", "--for=delete", "pod/web-2", "--timeout=30s"]);
+    pods = watchLines([
+      "get",
+      "pod",
+      "web-2",
+      "-w",
+      "-o",
+      'jsonpath={.metadata.deletionTimestamp}{"\\n"}',
+    ]);
+    eps = watchLines(["get", "endpoints", "web", "-w", "-o", EP_IPS]);
+    try {
+      await eps.next((l) => l.includes(ip2));
+      await pods.next(() => true);
+      await c.k(["delete", "pod", "web-2", "--wait=false"]);
+      const deleting = await pods.next((l) => l !== "");
+      const dropped = await eps.next((l) => !l.includes(ip2));
+      lag = dropped - deleting;
+    } finally {
+      pods.stop();
+      eps.stop();
+    }
+    await c.k(["wait", "--for=delete", "pod/web-2", "--timeout=60s"]);
     await apply(webPod("web-2"));
     await c.waitFor("pod/web-2", '{.status.conditions[?(@.type=="Ready")].status}', "True");
+    assert.ok(lag < 1000, `deleted pod left the endpoints ${String(lag)} ms after deletion`);
   });
 
   test("NodePort Service and hostPort are reachable from the node", async () => {
@@ -255,6 +334,11 @@ spec:
       30_000,
     );
     assert.deepEqual([...seen].sort(), ["web-1", "web-2"]);
+    // The cluster IP answers from the node too (podrun routes the service CIDR if needed).
+    const vip = (await c.k(["get", "svc", "web-np", "-o", "jsonpath={.spec.clusterIP}"])).trim();
+    const viaVip = await c.inNetns("curl", ["-sS", "-m", "5", `http://${vip}/`]);
+    assert.equal(viaVip.code, 0, viaVip.stderr);
+    assert.match(viaVip.stdout, /^web-[12]$/m);
     await c.waitFor("pod/hp", "{.status.phase}", "Running");
     const page = await until("the hostPort", async () => {
       const r = await c.inNetns("curl", ["-sS", "-m", "5", `http://${node}:8081/`]);
@@ -348,11 +432,6 @@ spec:
     assert.match(
       out,
       /^default\s+endpointslice\.discovery\.k8s\.io\/kubernetes\s+IPv4\s+\d+\s+10\.244\.0\.1\s+\S+$/m,
-    );
-    // v1 Endpoints is deprecated in 1.33: the API server says so, kubectl prints it.
-    assert.match(
-      r.stderr,
-      /Warning: v1 Endpoints is deprecated in v1\.33\+; use discovery\.k8s\.io\/v1 EndpointSlice/,
     );
   });
 
