@@ -2,7 +2,7 @@
  * Shared helpers of the runtime and pod-start benchmarks: commands, throw-away network
  * namespaces, the test images in an OciImageStore, and the hand-made runc baseline (two bare
  * `runc run -d`: a pause process with fresh namespaces and a busybox container joining its
- * network, IPC and UTS namespaces through config.json namespace paths).
+ * network, IPC, UTS and PID namespaces through config.json namespace paths).
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -20,19 +20,25 @@ export const RUNC = "/usr/sbin/runc";
 /** Image references inside the test image archives. */
 export const PAUSE_REF = "docker.io/library/pause:3.9";
 export const BUSYBOX_REF = "docker.io/library/busybox:1.28";
-/** A container command that exits at once on SIGTERM (it is not PID 1's default handling). */
-export const TERM_ARGV = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"];
 
 /** Runs a command to completion and returns stdout; throws with stderr on a non-zero exit. */
-export function sh(cmd: string, args: string[], opts: { input?: string } = {}): Promise<string> {
+export function sh(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; detaches?: boolean } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    // A command that leaves a process behind (`runc run -d`) passes its stdio on to it, so
+    // pipes would stay open: such commands get no pipes and are done at exit.
+    const child = spawn(cmd, args, {
+      stdio: opts.detaches === true ? ["pipe", "ignore", "ignore"] : ["pipe", "pipe", "pipe"],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on("data", (b: Buffer) => out.push(b));
-    child.stderr.on("data", (b: Buffer) => err.push(b));
+    child.stdout?.on("data", (b: Buffer) => out.push(b));
+    child.stderr?.on("data", (b: Buffer) => err.push(b));
     child.on("error", reject);
-    child.on("close", (code) => {
+    child.on(opts.detaches === true ? "exit" : "close", (code) => {
       if (code === 0) resolve(Buffer.concat(out).toString());
       else
         reject(
@@ -41,8 +47,8 @@ export function sh(cmd: string, args: string[], opts: { input?: string } = {}): 
           ),
         );
     });
-    child.stdin.on("error", () => undefined);
-    child.stdin.end(opts.input);
+    child.stdin?.on("error", () => undefined);
+    child.stdin?.end(opts.input);
   });
 }
 
@@ -124,6 +130,7 @@ export class RuncBaseline {
   readonly #pauseRootfs: string;
   readonly #busyboxRootfs: string;
   readonly #made = new Set<string>();
+  readonly #sidecars = new Map<string, string>();
 
   constructor(opts: { dir: string; pauseRootfs: string; busyboxRootfs: string }) {
     this.#dir = opts.dir;
@@ -152,7 +159,27 @@ export class RuncBaseline {
   async #run(id: string, bundle: string): Promise<number> {
     const pidFile = join(bundle, "pid");
     this.#made.add(id);
-    await this.#runc(["run", "-d", "--pid-file", pidFile, "-b", bundle, id]);
+    const logFile = join(bundle, "runc.log");
+    await sh(
+      RUNC,
+      [
+        "--root",
+        this.#root,
+        "--log",
+        logFile,
+        "run",
+        "-d",
+        "--pid-file",
+        pidFile,
+        "-b",
+        bundle,
+        id,
+      ],
+      { detaches: true },
+    ).catch(async (err: unknown) => {
+      const runcLog = await readFile(logFile, "utf8").catch(() => "");
+      throw new Error(`runc run ${id}: ${runcLog.slice(-500)}`, { cause: err });
+    });
     return Number((await readFile(pidFile, "utf8")).trim());
   }
 
@@ -180,36 +207,69 @@ export class RuncBaseline {
    * namespaces, then of the busybox rootfs running `argv` in the pause's net/IPC/UTS
    * namespaces (paths under /proc/<pause pid>/ns). Resolves when both are running.
    */
-  async startPod(name: string, argv: string[] = TERM_ARGV): Promise<BaselinePod> {
+  async startPod(name: string, argv: string[] = ["sleep", "3600"]): Promise<BaselinePod> {
     const pauseId = `${name}-pause`;
     const appId = `${name}-app`;
     const pauseBundle = await this.#bundle(pauseId, this.#pauseSpec(name, pauseId));
     const pausePid = await this.#run(pauseId, pauseBundle);
-    const ns = (t: string): string => `/proc/${String(pausePid)}/ns/${t}`;
-    const appBundle = await this.#bundle(
-      appId,
-      buildSpec({
-        rootfs: this.#busyboxRootfs,
-        readonlyRootfs: true,
-        argv,
-        env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-        cwd: "/",
-        uid: 0,
-        gid: 0,
-        additionalGids: [],
-        terminal: false,
-        mounts: [],
-        namespaces: [
-          { type: "network", path: ns("net") },
-          { type: "ipc", path: ns("ipc") },
-          { type: "uts", path: ns("uts") },
-          { type: "pid" },
-        ],
-        cgroupsPath: `/${this.#cgroupRoot}/${appId}`,
-      }),
-    );
+    const appBundle = await this.#bundle(appId, this.#appSpec(appId, pausePid, argv));
     const appPid = await this.#run(appId, appBundle);
     return { pauseId, appId, pausePid, appPid };
+  }
+
+  /**
+   * Starts a pod like a 2-init + 1-sidecar + 1-app pod: the pause (`runc run -d`), two init
+   * containers running `true` to completion one after the other (foreground `runc run`), then
+   * the sidecar and the app (`runc run -d` each). The returned pod's app is the app; the sidecar
+   * is removed with the pause by {@link stopPod}.
+   */
+  async startPodWithInit(name: string): Promise<BaselinePod> {
+    const pauseId = `${name}-pause`;
+    const pausePid = await this.#run(
+      pauseId,
+      await this.#bundle(pauseId, this.#pauseSpec(name, pauseId)),
+    );
+    for (const init of ["init1", "init2"]) {
+      const id = `${name}-${init}`;
+      const bundle = await this.#bundle(id, this.#appSpec(id, pausePid, ["true"]));
+      await sh(RUNC, ["--root", this.#root, "run", "-b", bundle, id]);
+    }
+    const sidecarId = `${name}-sidecar`;
+    await this.#run(
+      sidecarId,
+      await this.#bundle(sidecarId, this.#appSpec(sidecarId, pausePid, ["sleep", "3600"])),
+    );
+    this.#sidecars.set(pauseId, sidecarId);
+    const appId = `${name}-app`;
+    const appPid = await this.#run(
+      appId,
+      await this.#bundle(appId, this.#appSpec(appId, pausePid, ["sleep", "3600"])),
+    );
+    return { pauseId, appId, pausePid, appPid };
+  }
+
+  /** A busybox container in the pause's net, IPC, UTS and PID namespaces. */
+  #appSpec(id: string, pausePid: number, argv: string[]): Record<string, unknown> {
+    const ns = (t: string): string => `/proc/${String(pausePid)}/ns/${t}`;
+    return buildSpec({
+      rootfs: this.#busyboxRootfs,
+      readonlyRootfs: true,
+      argv,
+      env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+      cwd: "/",
+      uid: 0,
+      gid: 0,
+      additionalGids: [],
+      terminal: false,
+      mounts: [],
+      namespaces: [
+        { type: "network", path: ns("net") },
+        { type: "ipc", path: ns("ipc") },
+        { type: "uts", path: ns("uts") },
+        { type: "pid", path: ns("pid") },
+      ],
+      cgroupsPath: `/${this.#cgroupRoot}/${id}`,
+    });
   }
 
   /** Starts only a pause container with fresh namespaces (the baseline of a sandbox). */
@@ -229,10 +289,24 @@ export class RuncBaseline {
    * Stops one pod like a graceful delete: SIGTERM to the app, wait until its process is gone
    * (polled every millisecond), `runc delete` it, then kill and delete the pause.
    */
-  async stopPod(pod: BaselinePod): Promise<void> {
+  /** Sends SIGTERM to the app and waits until its process is gone (polled every millisecond). */
+  async terminateApp(pod: BaselinePod): Promise<void> {
     await this.#runc(["kill", pod.appId, "TERM"]);
     await waitGone(pod.appPid, 30_000);
-    await this.#runc(["delete", pod.appId]);
+  }
+
+  async stopPod(pod: BaselinePod, signal: "TERM" | "KILL" = "TERM"): Promise<void> {
+    if (signal === "TERM") {
+      await this.#runc(["kill", pod.appId, "TERM"]);
+      await waitGone(pod.appPid, 30_000);
+      await this.#runc(["delete", pod.appId]);
+    } else await this.#runc(["delete", "--force", pod.appId]);
+    const sidecar = this.#sidecars.get(pod.pauseId);
+    if (sidecar !== undefined) {
+      await this.#runc(["delete", "--force", sidecar]);
+      this.#made.delete(sidecar);
+      this.#sidecars.delete(pod.pauseId);
+    }
     await this.#runc(["delete", "--force", pod.pauseId]);
     this.#made.delete(pod.appId);
     this.#made.delete(pod.pauseId);

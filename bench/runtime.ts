@@ -22,7 +22,6 @@ import {
   BUSYBOX_REF,
   PAUSE_REF,
   RuncBaseline,
-  TERM_ARGV,
   loadImages,
   makeNetns,
   removeCgroupTree,
@@ -113,7 +112,7 @@ function sandboxConfig(env: Env, name: string): SandboxConfig {
     hostname: name,
     hostNetwork: false,
     hostIPC: false,
-    pidMode: "container",
+    pidMode: "pod",
     portMappings: [],
     cgroupParent: `${env.cgroupRoot}/pod-${name}`,
   };
@@ -126,11 +125,12 @@ function containerConfig(env: Env, name: string): ContainerConfig {
     labels: {},
     annotations: {},
     image: BUSYBOX_REF,
-    argv: TERM_ARGV,
+    argv: ["sleep", "3600"],
     env: [{ name: "PATH", value: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }],
     mounts: [],
     logPath: join(env.dir, "logs", `${name}.log`),
-    pidMode: "container",
+    // sleep is not PID 1 in the sandbox's PID namespace, so SIGTERM ends it at once.
+    pidMode: "pod",
   };
 }
 
@@ -316,6 +316,13 @@ async function main(): Promise<void> {
   const all = args.length === 0;
   const load0 = loadavg()[0] ?? 0;
   const env = await makeEnv();
+  // An interrupted run still removes its containers, mounts, cgroups and namespace.
+  const onSignal = (): void => {
+    log("interrupted, cleaning up");
+    void env.dispose().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
     if (all || args.includes("pod")) {
       log("1 sandbox + container");

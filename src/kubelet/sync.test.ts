@@ -105,7 +105,9 @@ async function createPod(mutate?: (p: Pod) => void): Promise<Pod> {
   return h.client.pods("default").create(basePod(mutate));
 }
 
-async function sync(pod: Pod): Promise<{ pod: Pod; ok: boolean; isTerminal: boolean }> {
+async function sync(
+  pod: Pod,
+): Promise<{ pod: Pod; ok: boolean; isTerminal: boolean; requeueAfterMs?: number }> {
   const fresh = h.client.pod("default", pod.metadata.name ?? "") ?? pod;
   const r = await h.syncer.syncPod(fresh, new AbortController().signal);
   return { ...r, pod: h.client.pod("default", pod.metadata.name ?? "") ?? fresh };
@@ -208,6 +210,8 @@ test("PL-BO-2 first crash restarts at once, the second waits 10s with CrashLoopB
       .includes("BackOff: Back-off restarting failed container app in pod web_default(uid-1)"),
   );
   assert.equal(r.pod.status?.phase, "Running");
+  // The worker is asked to retry when the back-off expires (10 s after the exit, 1 s ago).
+  assert.equal(r.requeueAfterMs, 9000);
 
   await h.clock.advance(10_000);
   r = await sync(pod);

@@ -131,10 +131,13 @@ const MIN_STOP_GRACE_MS = 2000;
 
 class StartError extends Error {
   readonly reason: string;
-  constructor(reason: string, message: string) {
+  /** When a retry can succeed (crash back-off expiry), so the sync requeues no later. */
+  readonly retryAfterMs: number | undefined;
+  constructor(reason: string, message: string, retryAfterMs?: number) {
     super(message);
     this.name = "StartError";
     this.reason = reason;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 
@@ -236,6 +239,9 @@ export class PodSyncer {
 
     // Step 2: plan.
     let rs = await getRuntimePodStatus(this.#o.runtime, pod, { signal });
+    // Publish what the runtime shows before acting, as upstream SyncPod does: a crash is seen
+    // as `Error` before the back-off decision, a blocking postStart as `ContainerCreating`.
+    await this.#writeStatus(pod, rs, { startTime, isTerminating: false }, signal);
     const plan = computePodActions(pod, rs, { probes: this.#o.prober });
     log.debug("pod actions", { plan });
 
@@ -321,6 +327,9 @@ export class PodSyncer {
     const ads = pod.spec.activeDeadlineSeconds;
     if (ads !== undefined)
       out.requeueAfterMs = Math.max(0, Date.parse(startTime) + ads * 1000 - this.#o.clock.now());
+    // PL-BO-2: retry when the crash back-off expires (the worker caps this at its back-off period).
+    if (ctx.retryAfterMs !== undefined)
+      out.requeueAfterMs = Math.min(out.requeueAfterMs ?? Infinity, ctx.retryAfterMs);
     return out;
   }
 
@@ -788,6 +797,8 @@ export class PodSyncer {
       if (ctx.signal.aborted) throw err;
       if (err instanceof StartError) {
         failures.set(c.name, { reason: err.reason, message: err.message });
+        if (err.retryAfterMs !== undefined)
+          ctx.retryAfterMs = Math.min(ctx.retryAfterMs ?? Infinity, err.retryAfterMs);
         return false;
       }
       throw err;
@@ -815,9 +826,11 @@ export class PodSyncer {
           "BackOff",
           `Back-off restarting failed container ${c.name} in pod ${podDesc(pod)}`,
         );
+        const delayMs = this.#o.backoff.get(key);
         throw new StartError(
           "CrashLoopBackOff",
-          `back-off ${goDuration(this.#o.backoff.get(key))} restarting failed container=${c.name} pod=${podDesc(pod)}`,
+          `back-off ${goDuration(delayMs)} restarting failed container=${c.name} pod=${podDesc(pod)}`,
+          Math.max(0, eventMs + delayMs - this.#o.clock.now()),
         );
       }
       this.#o.backoff.next(key, eventMs);
@@ -1155,6 +1168,8 @@ interface StartContext {
   podIPs: string[];
   podDir: string;
   signal: AbortSignal;
+  /** Earliest crash back-off expiry met in this sync (ms from now), to requeue then. */
+  retryAfterMs?: number;
 }
 
 /** `<namespace>_<name>_<uid>`: the pod's log directory name (PL-LOG-1). */

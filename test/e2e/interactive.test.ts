@@ -11,6 +11,48 @@ import { KUBECTL_DIR, startCluster, type Cluster } from "./harness.js";
 
 const VERSIONS = ["1.27", "1.31", "1.33"];
 
+/**
+ * Drives a command on a pseudo-terminal of 30x100: waits for a prompt, checks `stty size`,
+ * resizes to 40x120 (the kernel signals SIGWINCH to kubectl), checks again, exits with 7.
+ * Prints the transcript and exits with the command's code.
+ */
+const PTY_DRIVER = String.raw`
+import fcntl, os, pty, select, struct, subprocess, sys, termios, time
+m, s = pty.openpty()
+def size(rows, cols):
+    fcntl.ioctl(m, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+size(30, 100)
+p = subprocess.Popen(sys.argv[1:], stdin=s, stdout=s, stderr=s, start_new_session=True,
+                     preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+os.close(s)
+out = b""
+def expect(pat, t=30):
+    global out
+    end = time.time() + t
+    while pat not in out:
+        if time.time() > end:
+            sys.stdout.write(out.decode(errors="replace")); sys.exit(90)
+        r, _, _ = select.select([m], [], [], 0.2)
+        if r:
+            try: out += os.read(m, 4096)
+            except OSError: break
+time.sleep(0.5)
+os.write(m, b"echo rea''dy\n"); expect(b"ready")
+os.write(m, b"stty size\n"); expect(b"30 100")
+size(40, 120)
+time.sleep(1)
+os.write(m, b"stty size\n"); expect(b"40 120")
+os.write(m, b"exit 7\n")
+end = time.time() + 30
+while p.poll() is None and time.time() < end:
+    r, _, _ = select.select([m], [], [], 0.2)
+    if r:
+        try: out += os.read(m, 4096)
+        except OSError: pass
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(p.wait(timeout=5))
+`;
+
 const manifests = `
 apiVersion: v1
 kind: Pod
@@ -163,6 +205,66 @@ describe("interactive kubectl", () => {
     });
   }
 
+  for (const v of VERSIONS) {
+    test(`kubectl ${v}: exec -it runs an interactive shell that follows resizes`, async () => {
+      const r = await c.inNetns(
+        "python3",
+        [
+          "-c",
+          PTY_DRIVER,
+          path.join(KUBECTL_DIR, `kubectl.${v}`),
+          "--kubeconfig",
+          c.kubeconfig,
+          "exec",
+          "-it",
+          "demo",
+          "--",
+          "sh",
+        ],
+        { timeoutMs: 120_000 },
+      );
+      assert.equal(r.code, 7, `${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, /30 100/);
+      assert.match(r.stdout, /40 120/);
+    });
+  }
+
+  test("KA-EXEC-1 kubectl attach -it reaches a tty container's shell and follows resizes", async () => {
+    await c.k(["apply", "-f", "-"], {
+      input: `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: tty
+spec:
+  terminationGracePeriodSeconds: 1
+  restartPolicy: Never
+  containers:
+  - name: sh
+    image: busybox:1.28
+    command: ["sh"]
+    stdin: true
+    tty: true
+`,
+    });
+    await c.waitFor("pod/tty", "{.status.phase}", "Running", 60_000);
+    const r = await c.inNetns(
+      "python3",
+      [
+        "-c",
+        PTY_DRIVER,
+        path.join(KUBECTL_DIR, "kubectl.1.33"),
+        "--kubeconfig",
+        c.kubeconfig,
+      ].concat(["attach", "-it", "tty"]),
+      { timeoutMs: 120_000 },
+    );
+    assert.notEqual(r.code, 90, `${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /30 100/);
+    assert.match(r.stdout, /40 120/);
+    await c.waitFor("pod/tty", "{.status.phase}", "Failed", 60_000);
+  });
+
   test("KA-DEBUG-2 kubectl debug adds an ephemeral container sharing the target's PIDs", async () => {
     await c.k([
       "debug",
@@ -183,7 +285,7 @@ describe("interactive kubectl", () => {
     );
     const logs = await until("ps output", async () => {
       const r = await c.kubectl(["logs", "demo", "-c", "dbg"]);
-      return /sleep 3600/.test(r.stdout) ? r.stdout : undefined;
+      return r.stdout.includes("sleep 3600") ? r.stdout : undefined;
     });
     // The app's loop is visible from the debug container.
     assert.match(logs, /while true; do sleep 1; done/);

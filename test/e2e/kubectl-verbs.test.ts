@@ -102,7 +102,10 @@ describe("kubectl verbs", () => {
       assert.match(d, /Normal\s+Started\s+\S+\s+kubelet\s+Started container c1/);
 
       assert.match(await k(["label", "pod", n, "tier=web"]), new RegExp(`pod/${n} labeled`));
-      assert.match(await k(["annotate", "pod", n, "note=hello"]), new RegExp(`pod/${n} annotated?$`, "m"));
+      assert.match(
+        await k(["annotate", "pod", n, "note=hello"]),
+        new RegExp(`pod/${n} annotated?$`, "m"),
+      );
       assert.match(
         await k(["patch", "pod", n, "--type=merge", "-p", '{"metadata":{"labels":{"m":"1"}}}']),
         new RegExp(`pod/${n} patched`),

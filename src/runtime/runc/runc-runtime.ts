@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { watch, type FSWatcher, constants as fsConstants } from "node:fs";
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { Duplex, type Readable, type Writable } from "node:stream";
+import { Duplex, PassThrough, type Readable, type Writable } from "node:stream";
 import { SystemClock, nullLogger, type Clock, type Logger } from "../../util/index.js";
 import { RuntimeError, isRuntimeError } from "../errors.js";
 import { CniNetwork, type CniNetworkConfig } from "../network/cni.js";
@@ -29,6 +29,7 @@ import type {
 import { Cgroups, detectCgroupLayout } from "./cgroups.js";
 import { runCommand } from "./exec.js";
 import { buildSpec, resolveUser, type SpecNamespace } from "./oci-spec.js";
+import { STREAM_HELPER_PY } from "./stream-helper.js";
 
 /** Where image layers come from: the narrow part of the image store the runtime needs. */
 export interface LayerSource {
@@ -156,6 +157,8 @@ export class RuncRuntime implements RuntimeService {
   readonly #locks = new Map<string, Promise<void>>();
   readonly #exitWaiters = new Map<string, Set<() => void>>();
   readonly #exitChecks = new Map<string, Promise<void>>();
+  /** A second exit check queued behind the one in flight, per id. */
+  readonly #exitRechecks = new Map<string, Promise<void>>();
   readonly #subscribers = new Set<(ev: RuntimeEvent) => void>();
   /** Lowest oom_score_adj we may give: our own unless we hold CAP_SYS_RESOURCE. */
   #minOomScoreAdj = -1000;
@@ -603,6 +606,7 @@ export class RuncRuntime implements RuntimeService {
         config.logPath,
         config.tty === true,
         config.stdin === true,
+        config.stdin === true && config.stdinOnce !== true,
       );
       const meta: ContainerMeta = {
         id,
@@ -787,11 +791,23 @@ export class RuncRuntime implements RuntimeService {
    * checks of one id share one run, so an exit is recorded and published exactly once.
    */
   #checkExit(id: string): Promise<void> {
-    let p = this.#exitChecks.get(id);
-    if (p === undefined) {
-      p = this.#doCheckExit(id).finally(() => this.#exitChecks.delete(id));
-      this.#exitChecks.set(id, p);
+    const running = this.#exitChecks.get(id);
+    if (running !== undefined) {
+      // The check in flight may have read the exit file before conmon wrote it (the watch
+      // fires on create and again on write), so one more check follows it. Without this an
+      // exit could go unnoticed and stopPodSandbox failed with "did not exit after SIGKILL".
+      let again = this.#exitRechecks.get(id);
+      if (again === undefined) {
+        again = running.then(() => {
+          this.#exitRechecks.delete(id);
+          return this.#checkExit(id);
+        });
+        this.#exitRechecks.set(id, again);
+      }
+      return again;
     }
+    const p = this.#doCheckExit(id).finally(() => this.#exitChecks.delete(id));
+    this.#exitChecks.set(id, p);
     return p;
   }
 
@@ -965,11 +981,15 @@ export class RuncRuntime implements RuntimeService {
     }
   }
 
-  /** Streaming exec (non-TTY). TTY sessions throw RuntimeError "Unavailable". */
+  /**
+   * Streaming exec through `runc exec`. With a TTY the pty master is bridged by the python3
+   * stream helper (see stream-helper.ts) and stderr is merged into stdout. close() kills the
+   * exec'd process, not only runc.
+   */
   async exec(id: ContainerId, argv: string[], opts: StreamOptions): Promise<StreamSession> {
     await this.init();
     this.#mustRunning(id);
-    if (opts.tty) throw new RuntimeError("Unavailable", "exec with a tty is not supported yet");
+    if (opts.tty) return this.#ttyExec(id, argv, opts);
     // Killing `runc exec` alone would orphan the exec'd process inside the container, so
     // close() kills the process itself, found through --pid-file (as execSync does).
     const pidFile = join(this.#o.runRoot, "pid", `exec-${newId().slice(0, 16)}`);
@@ -1003,11 +1023,91 @@ export class RuncRuntime implements RuntimeService {
     return session;
   }
 
-  /** Not available yet: conmon's attach socket is SOCK_SEQPACKET. */
-  attach(): Promise<StreamSession> {
-    return Promise.reject(
-      new RuntimeError("Unavailable", "attach is not supported by the runc runtime yet"),
+  #ttyExec(id: ContainerId, argv: string[], opts: StreamOptions): StreamSession {
+    const pidFile = join(this.#o.runRoot, "pid", `exec-${newId().slice(0, 16)}`);
+    const runc = [this.#o.runcPath, "--root", this.#runcRoot, "exec", "-t", "--pid-file", pidFile];
+    return this.#helperSession(["exec", opts.stdin ? "1" : "0", "-", ...runc, id, ...argv], opts, {
+      merge: true,
+      beforeKill: () => this.#killExec(pidFile),
+      cleanup: () => rm(pidFile, { force: true }),
+    });
+  }
+
+  /**
+   * Attaches to the main process through conmon's attach socket (bridged by the python3 stream
+   * helper, see stream-helper.ts). Only output written after attaching is seen. Resizes go to
+   * conmon's ctl fifo. `exitCode` resolves 0 when the container exits (conmon closes the
+   * socket) and the session ends. Not running: RuntimeError "InvalidState".
+   */
+  async attach(id: ContainerId, opts: StreamOptions): Promise<StreamSession> {
+    await this.init();
+    this.#mustRunning(id);
+    const bundle = join(this.#containerDir(id), "bundle");
+    // conmon links <socket-dir>/<id> to the bundle; the link keeps the socket path short.
+    const socketPath = join(this.#o.runRoot, "sock", id, "attach");
+    return this.#helperSession(
+      ["attach", opts.stdin ? "1" : "0", socketPath, join(bundle, "ctl")],
+      opts,
+      { merge: opts.tty, beforeKill: () => Promise.resolve(), cleanup: () => Promise.resolve() },
     );
+  }
+
+  /** Runs the stream helper and exposes its pipes as a StreamSession. */
+  #helperSession(
+    args: string[],
+    opts: StreamOptions,
+    hooks: { merge: boolean; beforeKill: () => Promise<void>; cleanup: () => Promise<void> },
+  ): StreamSession {
+    const child = spawn("python3", ["-c", STREAM_HELPER_PY, ...args], {
+      stdio: [opts.stdin ? "pipe" : "ignore", "pipe", "pipe", "pipe"],
+    });
+    const ctl = child.stdio[3] as Writable;
+    const { stdout, stderr } = child;
+    if (stdout === null || stderr === null)
+      throw new TypeError("stream helper has no output pipes");
+    // The helper may exit before a late resize; that write error is expected.
+    ctl.on("error", () => undefined);
+    const exitCode = new Promise<number>((resolve, reject) => {
+      child.on("error", (err) => {
+        reject(new RuntimeError("Failed", "run the stream helper", { cause: err }));
+      });
+      child.on("close", (code) => {
+        resolve(code ?? 137);
+      });
+    }).finally(hooks.cleanup);
+    const session: StreamSession = {
+      resize: (width, height) => {
+        if (!ctl.writableEnded && !ctl.destroyed) ctl.write(`${width} ${height}\n`);
+      },
+      exitCode,
+      close: async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          await hooks.beforeKill();
+          child.kill("SIGKILL");
+        }
+        await exitCode.catch(() => 0);
+      },
+    };
+    if (opts.stdin && child.stdin !== null) session.stdin = child.stdin;
+    if (hooks.merge) {
+      // With a TTY there is only one output stream; helper/runc diagnostics join it.
+      const out = new PassThrough();
+      let open = 2;
+      for (const r of [stdout, stderr]) {
+        r.on("data", (d: Buffer) => out.write(d));
+        r.on("end", () => {
+          if (--open === 0) out.end();
+        });
+      }
+      if (opts.stdout) session.stdout = out;
+      else out.resume();
+    } else {
+      if (opts.stdout) session.stdout = stdout;
+      else stdout.resume();
+      if (opts.stderr) session.stderr = stderr;
+      else stderr.resume();
+    }
+    return session;
   }
 
   /** A TCP connection to `port` on 127.0.0.1 inside the sandbox's network namespace. */
@@ -1154,6 +1254,7 @@ export class RuncRuntime implements RuntimeService {
     logPath: string,
     tty: boolean,
     stdin: boolean,
+    leaveStdinOpen = false,
   ): Promise<{ pid: number; error?: string }> {
     const o = this.#o;
     const args = [
@@ -1187,6 +1288,8 @@ export class RuncRuntime implements RuntimeService {
     ];
     if (tty) args.push("-t");
     if (stdin) args.push("-i");
+    // Without stdinOnce, an attach client going away must not close the container's stdin.
+    if (leaveStdinOpen) args.push("--leave-stdin-open");
     const child = spawn(o.conmonPath, args, {
       stdio: ["ignore", "ignore", "ignore", "pipe"],
       detached: true,
