@@ -443,8 +443,11 @@ export class RuncRuntime implements RuntimeService {
     const members = [...this.#containers.values()].filter((c) => c.sandboxId === id);
     await Promise.all(members.map((c) => this.stopContainer(c.id, 0, opts)));
     await this.#withLock(id, async () => {
-      if (meta.state === "notready" && meta.pausePid === 0) return;
+      // A pause that died on its own leaves the sandbox "not ready" with its network and
+      // namespace pins still in place: teardown (idempotent) runs whenever stop is called.
+      const wasReady = meta.state === "ready" || meta.pausePid !== 0;
       await this.#teardownSandbox(meta, !meta.config.hostNetwork);
+      if (!wasReady) return;
       meta.state = "notready";
       meta.pausePid = 0;
       await writeJsonAtomic(join(this.#sandboxDir(id), "meta.json"), meta);
@@ -480,9 +483,8 @@ export class RuncRuntime implements RuntimeService {
     await Promise.all(members.map((c) => this.removeContainer(c.id)));
     await this.#withLock(id, async () => {
       if (!this.#sandboxes.has(id)) return;
-      if (meta.state === "ready" || meta.pausePid !== 0) {
-        await this.#teardownSandbox(meta, !meta.config.hostNetwork);
-      }
+      // Idempotent; also releases the network of a sandbox whose pause died on its own.
+      await this.#teardownSandbox(meta, !meta.config.hostNetwork);
       await this.#cleanupSandboxFiles(id, meta);
       this.#sandboxes.delete(id);
     });
@@ -497,8 +499,10 @@ export class RuncRuntime implements RuntimeService {
       await this.#cni.remove(id, join(this.#nsDir(id), "net"), []).catch((err: unknown) => {
         this.#log.warn("cni del of half-made sandbox failed", { sandbox: id, err });
       });
-      await this.#unmountNs(id);
     }
+    // The pins outlive a pause process that died on its own (PL-EDGE-6), so a sandbox that
+    // is already "not ready" may still hold them: unmount before removing their directory.
+    await this.#unmountNs(id);
     const dir = this.#sandboxDir(id);
     await runCommand("umount", [join(dir, "bundle", "rootfs")], { check: false });
     await Promise.all([
