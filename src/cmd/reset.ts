@@ -3,7 +3,7 @@
 // volume mounts under the data dir, the proxy's nftables table and the bridge. Idempotent.
 // The data dir itself (state.db, images) stays; delete it to start from scratch.
 import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { readFile, readdir, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { OciImageStore, RuncRuntime } from "../runtime/index.js";
@@ -72,5 +72,33 @@ export async function reset(config: NodeConfig): Promise<number> {
   });
   await removeBridge(config.bridgeName);
   await runtime.close();
+  // The cluster's runtime state dir (exit files, sockets, IPAM, runc root) and its now empty
+  // cgroup roots go last, and only once nothing is mounted below the run dir.
+  const stillMounted = (await readFile("/proc/self/mounts", "utf8"))
+    .split("\n")
+    .some((l) => (l.split(" ")[1] ?? "").startsWith(config.runDir + "/"));
+  if (stillMounted) {
+    failures++;
+    logger.error("mounts left under the run dir; not removing it", { runDir: config.runDir });
+  } else {
+    await rm(config.runDir, { recursive: true, force: true });
+  }
+  await removeEmptyCgroups(config.cgroupRoot);
   return failures === 0 ? 0 : 1;
+}
+
+/** Removes `root` and its descendants from every cgroup hierarchy, deepest first, if empty. */
+async function removeEmptyCgroups(root: string): Promise<void> {
+  const base = "/sys/fs/cgroup";
+  const hierarchies = (await readdir(base, { withFileTypes: true }).catch(() => []))
+    .filter((e) => e.isDirectory())
+    .map((e) => path.join(base, e.name));
+  const tops = [path.join(base, root), ...hierarchies.map((h) => path.join(h, root))];
+  const walk = async (dir: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) if (e.isDirectory()) await walk(path.join(dir, e.name));
+    // rmdir fails on a cgroup that still has tasks: such a cgroup is not ours to remove.
+    await rmdir(dir).catch(() => undefined);
+  };
+  for (const t of tops) await walk(t);
 }
