@@ -41,7 +41,9 @@ apiVersion: v1
 kind: Pod
 metadata: {name: crash}
 spec:
-  containers: [{name: app, image: busybox:1.28, command: ['sh', '-c', 'exit 1']}]
+  # Each instance lives ~2 s so that polling sees every start and finish; back-off is
+  # measured from one instance's finish to the next one's start.
+  containers: [{name: app, image: busybox:1.28, command: ['sh', '-c', 'sleep 2; exit 1']}]
 `,
     });
     const seen = new Map<number, Instance>();

@@ -237,7 +237,8 @@ spec:
   - {name: app, image: busybox:1.28, command: ['sh', '-c', 'sleep 1; echo done']}
 `);
     await waitStatus("edge8", "Completed");
-    assert.equal(await c.k(["get", "pod", "edge8", "-o", "jsonpath={.status.phase}"]), "Succeeded");
+    // The phase turns terminal only once the sidecar, too, has stopped (PL-PHASE-10).
+    await c.waitFor("pod/edge8", "{.status.phase}", "Succeeded");
     assert.equal(
       await c.k([
         "get",

@@ -1341,7 +1341,8 @@ function childDuplex(child: ChildProcessByStdio<Writable, Readable, null>): Dupl
       child.stdin.write(chunk, cb);
     },
     final(cb) {
-      child.stdin.end(cb);
+      if (child.stdin.destroyed || child.stdin.writableEnded) cb();
+      else child.stdin.end(cb);
     },
     read() {
       child.stdout.resume();
@@ -1355,7 +1356,12 @@ function childDuplex(child: ChildProcessByStdio<Writable, Readable, null>): Dupl
     if (!duplex.push(d)) child.stdout.pause();
   });
   child.stdout.on("end", () => duplex.push(null));
-  child.stdin.on("error", (err) => duplex.destroy(err));
+  child.stdin.on("error", (err: NodeJS.ErrnoException) => {
+    // EPIPE: the far side closed first (the helper exited); the read side reports the end,
+    // and a later end() from the caller must still succeed.
+    if (err.code === "EPIPE") return;
+    duplex.destroy(err);
+  });
   child.on("error", (err) => duplex.destroy(err));
   return duplex;
 }
