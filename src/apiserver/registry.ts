@@ -799,15 +799,33 @@ export class Registry {
     }
     // Step 3: remove the object now.
     if (ctx.dryRun) return { object: servedStored(info, cur), deleted: true };
+    let last = cur;
+    if (
+      info.gracefulDelete === true &&
+      (m.deletionTimestamp === undefined || m.deletionGracePeriodSeconds !== 0)
+    ) {
+      // Upstream's graceful path with a zero grace period: deletionTimestamp and
+      // deletionGracePeriodSeconds 0 are written first (a MODIFIED event), then the object is
+      // removed, so watchers (`kubectl get -w`) see it Terminating on its way out.
+      m.deletionTimestamp ??= rfc3339(nowMs);
+      m.deletionGracePeriodSeconds = 0;
+      if (old.metadata.deletionTimestamp === undefined) m.generation = (m.generation ?? 1) + 1;
+      try {
+        last = await this.#store.update(keyFor(info, ns, name), next, cur.modRevision);
+      } catch (err) {
+        if (isConflict(err)) return RETRY;
+        throw err;
+      }
+    }
     try {
-      await this.#store.delete(keyFor(info, ns, name), { ifRevision: cur.modRevision });
+      await this.#store.delete(keyFor(info, ns, name), { ifRevision: last.modRevision });
     } catch (err) {
       if (isConflict(err)) return RETRY;
       if (isNotFound(err)) throw notFound(qualified, name);
       throw err;
     }
     const rev = await this.#store.currentRevision();
-    return { object: served(info, old, rev), deleted: true };
+    return { object: served(info, last.value, rev), deleted: true };
   }
 
   /** Effective grace period of a delete: 0 for kinds without graceful deletion. */

@@ -583,18 +583,21 @@ describe("ApiServer watch", () => {
       first.map((e) => [e.type, e.object.metadata.name]),
       [["ADDED", "a"]],
     );
-    const p = takeEvents(it, 2);
+    const p = takeEvents(it, 3);
     await call("POST", `${NS}/pods`, pod("b"));
     await call("DELETE", `${NS}/pods/a`);
     const live = await p;
+    // A zero-grace pod delete writes deletionTimestamp first (MODIFIED), then removes it.
     assert.deepEqual(
       live.map((e) => [e.type, e.object.metadata.name]),
       [
         ["ADDED", "b"],
+        ["MODIFIED", "a"],
         ["DELETED", "a"],
       ],
     );
-    const delRv = Number(live[1]?.object.metadata.resourceVersion);
+    assert.notEqual(live[2]?.object.metadata.deletionTimestamp, undefined);
+    const delRv = Number(live[2]?.object.metadata.resourceVersion);
     assert.ok(delRv > Number(live[0]?.object.metadata.resourceVersion));
     ac.abort();
     assert.equal((await it.next()).done, true);
