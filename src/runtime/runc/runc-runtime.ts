@@ -1338,11 +1338,19 @@ export class RuncRuntime implements RuntimeService {
 function childDuplex(child: ChildProcessByStdio<Writable, Readable, null>): Duplex {
   const duplex = new Duplex({
     write(chunk: Buffer, _enc, cb) {
-      child.stdin.write(chunk, cb);
+      child.stdin.write(chunk, (err) => {
+        cb(peerClosed(err) ? null : err);
+      });
     },
     final(cb) {
-      if (child.stdin.destroyed || child.stdin.writableEnded) cb();
-      else child.stdin.end(cb);
+      if (child.stdin.destroyed || child.stdin.writableEnded) {
+        cb();
+        return;
+      }
+      child.stdin.end(() => {
+        // Ending our side after the helper exited is not an error: the peer closed first.
+        cb();
+      });
     },
     read() {
       child.stdout.resume();
@@ -1359,11 +1367,17 @@ function childDuplex(child: ChildProcessByStdio<Writable, Readable, null>): Dupl
   child.stdin.on("error", (err: NodeJS.ErrnoException) => {
     // EPIPE: the far side closed first (the helper exited); the read side reports the end,
     // and a later end() from the caller must still succeed.
-    if (err.code === "EPIPE") return;
+    if (peerClosed(err)) return;
     duplex.destroy(err);
   });
   child.on("error", (err) => duplex.destroy(err));
   return duplex;
+}
+
+/** True for the errors a pipe reports once the process on its other end has gone. */
+function peerClosed(err: Error | null | undefined): boolean {
+  const code = (err as NodeJS.ErrnoException | null | undefined)?.code;
+  return code === "EPIPE" || code === "ERR_STREAM_DESTROYED";
 }
 
 /** Extracts the OCI error text from runc's output (`exec: "/x": stat /x: no such file…`). */
