@@ -1,6 +1,6 @@
 // Issue 2 acceptance: the real kubectl (1.27, 1.31, 1.33), default flags, against podrun.
 import assert from "node:assert/strict";
-import { chmod, mkdtemp, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -26,9 +26,10 @@ spec:
 describe("kubectl verbs", () => {
   let c: Cluster;
   let editor = "";
+  let dir = "";
   before(async () => {
     c = await startCluster();
-    const dir = await mkdtemp(path.join(tmpdir(), "podrun-editor-"));
+    dir = await mkdtemp(path.join(tmpdir(), "podrun-editor-"));
     editor = path.join(dir, "editor.sh");
     // An EDITOR that adds a label to whatever kubectl hands it.
     await writeFile(
@@ -39,6 +40,7 @@ describe("kubectl verbs", () => {
   });
   after(async () => {
     await c.stop();
+    await rm(dir, { recursive: true, force: true });
   });
 
   test("get --raw /readyz, api-resources and explain", async () => {
