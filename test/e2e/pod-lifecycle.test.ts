@@ -151,6 +151,8 @@ spec:
     hostPath: {path: /tmp/podrun-e2e-myapp, type: DirectoryOrCreate}
 `);
     await waitStatus("myapp-pod", "Init:0/2");
+    // The default statuses (PL-CST-1) are published before the sandbox has its IP.
+    await c.waitFor("pod/myapp-pod", "{.status.podIP}", /^10\.244\./);
     const wide = await c.k(["get", "pod", "myapp-pod", "-o", "wide"]);
     assert.match(wide, /^myapp-pod\s+0\/1\s+Init:0\/2\s+0\s+\S+\s+10\.244\.\d+\.\d+\s/m);
     await new Promise((r) => setTimeout(r, 1500));
