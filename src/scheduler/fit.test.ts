@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Node, Pod } from "../api/index.js";
+import { parseMilliCpu, parseQuantity, type Node, type Pod } from "../api/index.js";
 import { findNodeForPod, podRequests, type FitResult } from "./fit.js";
-import { parseMilli, parseQuantity } from "./quantity.js";
 
 function baseNode(name = "node1"): Node {
   return {
@@ -158,8 +157,8 @@ test("parseQuantity handles decimal, binary and exponent forms", () => {
   assert.equal(parseQuantity("1G"), 1e9);
   assert.equal(parseQuantity("1e3"), 1000);
   assert.equal(parseQuantity(3), 3);
-  assert.equal(parseMilli("100m"), 100);
-  assert.equal(parseMilli("0.5"), 500);
-  assert.equal(parseMilli("2"), 2000);
+  assert.equal(parseMilliCpu("100m"), 100);
+  assert.equal(parseMilliCpu("0.5"), 500);
+  assert.equal(parseMilliCpu("2"), 2000);
   assert.throws(() => parseQuantity("lots"), RangeError);
 });

@@ -1,5 +1,12 @@
-import type { Container, Node, Pod, Quantity, Toleration } from "../api/index.js";
-import { parseMilli, parseQuantity } from "./quantity.js";
+import {
+  parseMilliCpu,
+  parseQuantity,
+  type Container,
+  type Node,
+  type Pod,
+  type Quantity,
+  type Toleration,
+} from "../api/index.js";
 
 /** Resource amounts by name: `cpu` in millicores, everything else in base units. */
 export type ResourceAmounts = Record<string, number>;
@@ -13,7 +20,7 @@ export const NOT_READY_TAINT = "node.kubernetes.io/not-ready";
 export const UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable";
 
 function amount(name: string, q: Quantity): number {
-  return name === "cpu" ? parseMilli(q) : Math.ceil(parseQuantity(q));
+  return name === "cpu" ? parseMilliCpu(q) : Math.ceil(parseQuantity(q));
 }
 
 function add(into: ResourceAmounts, from: ResourceAmounts): void {

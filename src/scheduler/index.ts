@@ -15,4 +15,3 @@ export {
   type FitResult,
   type ResourceAmounts,
 } from "./fit.js";
-export { parseQuantity, parseMilli } from "./quantity.js";
