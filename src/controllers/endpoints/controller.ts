@@ -1,7 +1,5 @@
+import { runWorker } from "../runner.js";
 import {
-  isAlreadyExists,
-  isConflict,
-  isNotFound,
   keyOf,
   type EndpointSlice,
   type Endpoints,
@@ -121,7 +119,9 @@ export class EndpointsController {
       if (!(await inf.waitForSync(signal))) break;
     }
     for (let i = 0; i < this.#workers; i++)
-      tasks.spawn("endpoints worker", () => this.#work(signal));
+      tasks.spawn("endpoints worker", () =>
+        runWorker(this.#queue, (key, sig) => this.reconcile(key, sig), this.#logger, signal),
+      );
     await tasks.wait();
     for (const u of unsubscribe) u();
   }
@@ -137,26 +137,6 @@ export class EndpointsController {
         (ev.old !== undefined && selectorMatches(sel, ev.old.metadata.labels))
       ) {
         this.#queue.add(keyOf(svc));
-      }
-    }
-  }
-
-  async #work(signal: AbortSignal): Promise<void> {
-    for (;;) {
-      const key = await this.#queue.get(signal);
-      if (key === undefined) return;
-      try {
-        await this.reconcile(key, signal);
-        this.#queue.forget(key);
-      } catch (err) {
-        if (signal.aborted) return;
-        // Conflicts and races with other writers are expected; retry with back-off.
-        if (!isConflict(err) && !isAlreadyExists(err) && !isNotFound(err)) {
-          this.#logger.warn("reconcile failed", { key, err });
-        }
-        this.#queue.requeueWithBackoff(key, signal);
-      } finally {
-        this.#queue.done(key);
       }
     }
   }

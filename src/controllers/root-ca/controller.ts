@@ -1,11 +1,5 @@
-import {
-  isAlreadyExists,
-  isConflict,
-  isNotFound,
-  type ConfigMap,
-  type KubeObject,
-  type Namespace,
-} from "../../api/index.js";
+import { runWorker } from "../runner.js";
+import { type ConfigMap, type KubeObject, type Namespace } from "../../api/index.js";
 import { Informer, type ResourceClient } from "../../client/index.js";
 import { BackOff, TaskGroup, WorkQueue, type Clock, type Logger } from "../../util/index.js";
 
@@ -107,31 +101,13 @@ export class RootCaPublisher {
     }
     if (synced) {
       for (let i = 0; i < this.#workers; i++) {
-        tasks.spawn("root-ca worker", () => this.#work(signal));
+        tasks.spawn("root-ca worker", () =>
+          runWorker(this.#queue, (key, sig) => this.reconcile(key, sig), this.#logger, signal),
+        );
       }
     }
     await tasks.wait();
     for (const u of unsubscribe) u();
-  }
-
-  async #work(signal: AbortSignal): Promise<void> {
-    for (;;) {
-      const key = await this.#queue.get(signal);
-      if (key === undefined) return;
-      try {
-        await this.reconcile(key, signal);
-        this.#queue.forget(key);
-      } catch (err) {
-        if (signal.aborted) return;
-        // Races with other writers (or the namespace going away) are expected; retry.
-        if (!isConflict(err) && !isAlreadyExists(err) && !isNotFound(err)) {
-          this.#logger.warn("reconcile failed", { namespace: key, err });
-        }
-        this.#queue.requeueWithBackoff(key, signal);
-      } finally {
-        this.#queue.done(key);
-      }
-    }
   }
 
   /**
