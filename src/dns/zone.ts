@@ -49,10 +49,15 @@ export class ClusterZone {
   update(services: readonly Service[], slices: readonly EndpointSlice[]): void {
     const records = new Map<string, ZoneRecord[]>();
     const names = new Set<string>();
+    // One key per distinct record: a record seen twice (e.g. a port in two slices) is kept once.
+    const seen = new Set<string>();
     const add = (r: ZoneRecord): void => {
+      const key = JSON.stringify(r);
+      if (seen.has(key)) return;
+      seen.add(key);
       const list = records.get(r.name);
       if (list === undefined) records.set(r.name, [r]);
-      else if (!list.some((x) => JSON.stringify(x) === JSON.stringify(r))) list.push(r);
+      else list.push(r);
       this.#addName(names, r.name);
     };
     const slicesBySvc = new Map<string, EndpointSlice[]>();
