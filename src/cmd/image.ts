@@ -1,7 +1,7 @@
 // `podrun image import|ls|rm|prune`: the node's image store (DATA_DIR/images) from the shell.
+import { openImageStore } from "./node-runtime.js";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { OciImageStore } from "../runtime/index.js";
 import { StreamLogger, SystemClock } from "../util/index.js";
 import { DEFAULT_DATA_DIR } from "./config.js";
 
@@ -17,11 +17,7 @@ export async function imageCommand(args: string[]): Promise<number> {
   });
   const [sub, ...rest] = positionals;
   const dataDir = path.resolve(values["data-dir"] ?? DEFAULT_DATA_DIR);
-  const store = new OciImageStore({
-    root: path.join(dataDir, "images"),
-    logger: new StreamLogger({ level: "warn" }),
-    clock: new SystemClock(),
-  });
+  const store = openImageStore(dataDir, new SystemClock(), new StreamLogger({ level: "warn" }));
   switch (sub) {
     case "import": {
       if (rest.length === 0) break;

@@ -2,16 +2,15 @@
 // (and with them conmon processes, overlay mounts, netns pins, CNI allocations, pod cgroups),
 // volume mounts under the data dir, the proxy's nftables table and the bridge. Idempotent.
 // The data dir itself (state.db, images) stays; delete it to start from scratch.
+import { openImageStore, openRuntime } from "./node-runtime.js";
 import { execFile } from "node:child_process";
 import { readFile, readdir, rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
-import { OciImageStore, RuncRuntime } from "../runtime/index.js";
 import { runNft } from "../proxy/index.js";
 import { StreamLogger, SystemClock } from "../util/index.js";
-import { PAUSE_IMAGE } from "./builtin-images.js";
 import type { NodeConfig } from "./config.js";
-import { gatewayOf, removeBridge } from "./host-network.js";
+import { removeBridge } from "./host-network.js";
 
 const exec = promisify(execFile);
 
@@ -19,24 +18,8 @@ const exec = promisify(execFile);
 export async function reset(config: NodeConfig): Promise<number> {
   const logger = new StreamLogger({ level: config.logLevel });
   const clock = new SystemClock();
-  const images = new OciImageStore({ root: path.join(config.dataDir, "images"), logger, clock });
-  const runtime = new RuncRuntime({
-    root: path.join(config.dataDir, "runtime"),
-    runRoot: config.runDir,
-    runcPath: config.runcPath,
-    conmonPath: config.conmonPath,
-    cniBinDir: config.cniBinDir,
-    cniConfig: {
-      bridge: config.bridgeName,
-      subnet: config.podCIDR,
-      gateway: gatewayOf(config.podCIDR).gateway,
-    },
-    cgroupRoot: config.cgroupRoot,
-    pauseImage: PAUSE_IMAGE,
-    layers: images,
-    clock,
-    logger,
-  });
+  const images = openImageStore(config.dataDir, clock, logger);
+  const runtime = openRuntime(config, images, clock, logger);
   let failures = 0;
   for (const sb of await runtime.listPodSandboxes()) {
     try {

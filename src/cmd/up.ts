@@ -2,6 +2,7 @@
 // scheduler, controllers, kubelet over conmon + runc, Service proxy and cluster DNS. One
 // AbortController owns everything; SIGINT/SIGTERM abort it and every component's run()
 // is awaited before the process exits. Containers keep running (conmon holds them).
+import { openImageStore, openRuntime } from "./node-runtime.js";
 import { setMaxListeners } from "node:events";
 import { mkdir, readFile, readdir } from "node:fs/promises";
 import path from "node:path";
@@ -30,11 +31,9 @@ import { EndpointsController, RootCaPublisher } from "../controllers/index.js";
 import { ClusterZone, DnsServer } from "../dns/index.js";
 import { Kubelet, ProcNodeStatsReader, StatsProvider } from "../kubelet/index.js";
 import { ServiceProxy } from "../proxy/index.js";
-import { OciImageStore, RuncRuntime } from "../runtime/index.js";
 import { Scheduler } from "../scheduler/index.js";
 import { SqliteStore } from "../storage/index.js";
 import { StreamLogger, SystemClock, TaskGroup, type Logger } from "../util/index.js";
-import { PAUSE_IMAGE } from "./builtin-images.js";
 import type { NodeConfig } from "./config.js";
 import { ensureBridge, ensureServiceRoute } from "./host-network.js";
 import { NodeStreamBackend } from "./streaming.js";
@@ -69,25 +68,9 @@ export async function up(
   const store = new SqliteStore(path.join(dataDir, "state.db"), {
     historyLimit: config.watchHistory,
   });
-  const images = new OciImageStore({
-    root: path.join(dataDir, "images"),
-    logger: logger.with({ component: "images" }),
-    clock,
-  });
+  const images = openImageStore(dataDir, clock, logger.with({ component: "images" }));
   await ensureNodeImages(images, dataDir, logger);
-  const runtime = new RuncRuntime({
-    root: path.join(dataDir, "runtime"),
-    runRoot: config.runDir,
-    runcPath: config.runcPath,
-    conmonPath: config.conmonPath,
-    cniBinDir: config.cniBinDir,
-    cniConfig: { bridge: config.bridgeName, subnet: config.podCIDR, gateway },
-    cgroupRoot: config.cgroupRoot,
-    pauseImage: PAUSE_IMAGE,
-    layers: images,
-    clock,
-    logger: logger.with({ component: "runtime" }),
-  });
+  const runtime = openRuntime(config, images, clock, logger.with({ component: "runtime" }));
 
   // Step 3: the API server, in-process client, HTTPS endpoints and credentials.
   const kubeletRef: { current?: Kubelet } = {};
