@@ -33,6 +33,8 @@ export interface NodeConfig {
   /** Container log rotation size and files kept (PL-LOG-4, `--container-log-max-size-bytes`/`--container-log-max-files`). */
   containerLogMaxSizeBytes: number;
   containerLogMaxFiles: number;
+  /** Registry mirrors and plain-HTTP registries, k3s `registries.yaml` format (`--registries-config`). */
+  registriesConfig: string;
 }
 
 /** Default data dir. */
@@ -86,6 +88,9 @@ export function resolveNodeConfig(flags: Flags): NodeConfig {
     syncPeriodMs: num("sync-period-ms", 60_000),
     containerLogMaxSizeBytes: num("container-log-max-size-bytes", 10 * 1024 * 1024),
     containerLogMaxFiles: num("container-log-max-files", 5),
+    registriesConfig: path.resolve(
+      flags["registries-config"] ?? path.join(dataDir, "registries.yaml"),
+    ),
   };
 }
 

@@ -41,6 +41,7 @@ const FLAG_NAMES = [
   "sync-period-ms",
   "container-log-max-size-bytes",
   "container-log-max-files",
+  "registries-config",
   "apply-examples",
 ] as const;
 

@@ -3,6 +3,7 @@
 // AbortController owns everything; SIGINT/SIGTERM abort it and every component's run()
 // is awaited before the process exits. Containers keep running (conmon holds them).
 import { openImageStore, openRuntime } from "./node-runtime.js";
+import { loadRegistriesConfig } from "./registries.js";
 import { setMaxListeners } from "node:events";
 import { mkdir, readFile, readdir } from "node:fs/promises";
 import path from "node:path";
@@ -68,7 +69,12 @@ export async function up(
   const store = new SqliteStore(path.join(dataDir, "state.db"), {
     historyLimit: config.watchHistory,
   });
-  const images = openImageStore(dataDir, clock, logger.with({ component: "images" }));
+  const images = openImageStore(
+    dataDir,
+    clock,
+    logger.with({ component: "images" }),
+    await loadRegistriesConfig(config.registriesConfig),
+  );
   await ensureNodeImages(images, dataDir, logger);
   const runtime = openRuntime(config, images, clock, logger.with({ component: "runtime" }));
 
