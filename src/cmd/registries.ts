@@ -10,7 +10,9 @@
 // A mirror endpoint is tried before the registry itself, in order; its URL's scheme chooses HTTP
 // or HTTPS. A registry listed as its own plain-`http://` endpoint is spoken to over HTTP.
 import { readFile } from "node:fs/promises";
+import path from "node:path";
 import { parse } from "yaml";
+import { DockerKeyring, dockerConfigOfJson } from "../kubelet/index.js";
 import type { RegistryConfig } from "../runtime/index.js";
 
 /** Thrown for a registries file that cannot be used; the message names the file and the field. */
@@ -71,4 +73,27 @@ export async function loadRegistriesConfig(file: string): Promise<RegistryConfig
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The node's registry credentials, as the kubelet's docker config keyring finds them: the
+ * first of `<dataDir>/config.json` and `$HOME/.docker/config.json` that exists.
+ */
+export async function loadNodeKeyring(dataDir: string): Promise<DockerKeyring> {
+  const home = process.env["HOME"] ?? "/root";
+  for (const file of [path.join(dataDir, "config.json"), path.join(home, ".docker/config.json")]) {
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw err;
+    }
+    try {
+      return DockerKeyring.of(dockerConfigOfJson(text));
+    } catch (err) {
+      throw new RegistriesConfigError(`${file}: not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  return new DockerKeyring();
 }

@@ -3,7 +3,7 @@
 // AbortController owns everything; SIGINT/SIGTERM abort it and every component's run()
 // is awaited before the process exits. Containers keep running (conmon holds them).
 import { openImageStore, openRuntime } from "./node-runtime.js";
-import { loadRegistriesConfig } from "./registries.js";
+import { loadNodeKeyring, loadRegistriesConfig } from "./registries.js";
 import { setMaxListeners } from "node:events";
 import { mkdir, readFile, readdir } from "node:fs/promises";
 import path from "node:path";
@@ -173,6 +173,7 @@ export async function up(
     images,
     clock,
     logger: logger.with({ component: "kubelet" }),
+    nodeKeyring: await loadNodeKeyring(dataDir),
     config: {
       dataDir,
       logRoot: config.logDir,

@@ -17,6 +17,7 @@ import {
 import { EventRecorder, Informer } from "../client/index.js";
 import type { ImageService, RuntimeService } from "../runtime/index.js";
 import { BackOff, TaskGroup, type Clock, type Logger } from "../util/index.js";
+import type { DockerKeyring } from "./keyring.js";
 import type { DnsConfig } from "./dns.js";
 import { LogRotator, openContainerLogs, type PodLogOptions } from "./logs.js";
 import { PodWorkers } from "./pod-workers.js";
@@ -79,6 +80,8 @@ export interface KubeletOptions {
   prober?: PodProber & { run(signal: AbortSignal): Promise<void> };
   /** Replaces the event recorder (tests). @default client/'s EventRecorder */
   recorder?: EventSink & { run?(signal: AbortSignal): Promise<void> };
+  /** The node's registry credentials (its docker config file). @default none */
+  nodeKeyring?: DockerKeyring;
 }
 
 /** Every kubelet setting with defaults applied. */
@@ -249,6 +252,7 @@ export class Kubelet {
       prober: this.#prober,
       backoff: this.#backoff,
       imageBackoff: this.#imageBackoff,
+      ...(opts.nodeKeyring !== undefined ? { nodeKeyring: opts.nodeKeyring } : {}),
       listServices: (ns) =>
         this.#services.hasSynced
           ? this.#services.list().filter((s) => s.metadata.namespace === ns)

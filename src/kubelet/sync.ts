@@ -8,9 +8,11 @@ import {
   type Container,
   type Pod,
   type PodStatus,
+  type Secret,
 } from "../api/index.js";
 import {
   isRuntimeError,
+  type AuthConfig,
   type ContainerConfig,
   type ContainerId,
   type Image,
@@ -26,6 +28,7 @@ import { BackOff, type Clock, type Logger } from "../util/index.js";
 import { podDnsFiles, type DnsConfig } from "./dns.js";
 import { ContainerConfigError, containerArgv, resolveContainerEnv, type EnvDeps } from "./env.js";
 import { InvalidImageNameError, parseImageRef } from "./images.js";
+import { DockerKeyring, dockerConfigOfSecret, pullWithCredentials } from "./keyring.js";
 import { runLifecycleHandler } from "./lifecycle/index.js";
 import {
   computePodActions,
@@ -114,6 +117,8 @@ export interface PodSyncerOptions {
   imageBackoff: BackOff;
   /** Services by namespace once read, for env service links (PL-ENV-7/8). */
   listServices: EnvDeps["listServices"];
+  /** The node's registry credentials (docker config file), tried after the pod's pull secrets. */
+  nodeKeyring?: DockerKeyring;
 }
 
 /** What one sync decided for the pod worker. */
@@ -923,10 +928,12 @@ export class PodSyncer {
   ): Promise<Image> {
     const spec = c.image ?? "";
     let ref: string;
+    let repository: string;
     let hasTagOrDigest: { tag: string | undefined; digest: string | undefined };
     try {
       const parsed = parseImageRef(spec);
       ref = parsed.normalized;
+      repository = parsed.repository;
       hasTagOrDigest = { tag: parsed.tag, digest: parsed.digest };
     } catch (err) {
       if (!(err instanceof InvalidImageNameError)) throw err;
@@ -965,10 +972,13 @@ export class PodSyncer {
       throw new StartError("ImagePullBackOff", msg);
     }
     const waitStart = this.#o.clock.now();
+    const creds = await this.#pullCredentials(pod, repository, rec);
     const pull = this.#pullChain.then(async () => {
       const pullStart = this.#o.clock.now();
       rec("Normal", "Pulling", `Pulling image "${spec}"`);
-      const id = await this.#o.images.pullImage(ref, { signal });
+      const id = await pullWithCredentials(creds, (auth) =>
+        this.#o.images.pullImage(ref, { signal, ...(auth !== undefined ? { auth } : {}) }),
+      );
       return { id, pullMs: this.#o.clock.now() - pullStart };
     });
     this.#pullChain = pull.catch(() => undefined);
@@ -993,6 +1003,45 @@ export class PodSyncer {
       `Successfully pulled image "${spec}" in ${goDuration(result.pullMs)} (${goDuration(this.#o.clock.now() - waitStart)} including waiting). Image size: ${String(img.sizeBytes)} bytes.`,
     );
     return img;
+  }
+
+  /**
+   * The credentials to try for `repository`: the pod's imagePullSecrets, then the node's
+   * keyring (upstream MakeDockerKeyring). Secrets that cannot be read are reported with
+   * upstream's `FailedToRetrieveImagePullSecret` event and skipped.
+   */
+  async #pullCredentials(
+    pod: Pod,
+    repository: string,
+    rec: (type: "Normal" | "Warning", reason: string, msg: string) => void,
+  ): Promise<AuthConfig[]> {
+    const ns = pod.metadata.namespace ?? "default";
+    const failed: string[] = [];
+    const creds: AuthConfig[] = [];
+    for (const { name } of pod.spec.imagePullSecrets ?? []) {
+      if (name === "") continue;
+      let secret: Secret | undefined;
+      try {
+        secret = await this.#o.client.secrets(ns).get(name);
+      } catch {
+        secret = undefined;
+      }
+      if (secret === undefined) {
+        failed.push(name);
+        continue;
+      }
+      const config = dockerConfigOfSecret(secret);
+      if (config !== undefined) creds.push(...DockerKeyring.of(config).lookup(repository));
+    }
+    if (failed.length > 0) {
+      rec(
+        "Warning",
+        "FailedToRetrieveImagePullSecret",
+        `Unable to retrieve some image pull secrets (${failed.join(", ")}); attempting to pull the image may not succeed.`,
+      );
+    }
+    creds.push(...(this.#o.nodeKeyring?.lookup(repository) ?? []));
+    return creds;
   }
 
   async #containerConfig(

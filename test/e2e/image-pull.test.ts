@@ -9,10 +9,13 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
+import { htpasswdLine } from "../../src/runtime/images/testing/docker-registry.js";
 import { ROOT, startCluster, testImagesDir, type Cluster } from "./harness.js";
 
 const REGISTRY = "127.0.0.1:5000";
 const GATED = "127.0.0.1:5001";
+/** Needs basic auth (htpasswd user `puller`). */
+const PRIVATE = "127.0.0.1:5002";
 
 describe("image pulls from a registry (PL-IMG, PL-EDGE-4)", { timeout: 240_000 }, () => {
   let c: Cluster;
@@ -45,7 +48,9 @@ describe("image pulls from a registry (PL-IMG, PL-EDGE-4)", { timeout: 240_000 }
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "podrun-pull-"));
     const registriesFile = path.join(dir, "registries.yaml");
-    const mirrors = [REGISTRY, GATED].map((h) => `  "${h}":\n    endpoint: ["http://${h}"]\n`);
+    const mirrors = [REGISTRY, GATED, PRIVATE].map(
+      (h) => `  "${h}":\n    endpoint: ["http://${h}"]\n`,
+    );
     await writeFile(registriesFile, `mirrors:\n${mirrors.join("")}`);
     c = await startCluster({ args: ["--registries-config", registriesFile] });
     const storage = path.join(dir, "storage");
@@ -56,6 +61,14 @@ describe("image pulls from a registry (PL-IMG, PL-EDGE-4)", { timeout: 240_000 }
       `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${storage}\nhttp:\n  addr: ${REGISTRY}\n`,
     );
     spawnInNetns("/usr/bin/docker-registry", ["serve", config]);
+    await mkdir(path.join(dir, "private"));
+    await writeFile(path.join(dir, "htpasswd"), await htpasswdLine("puller", "s3cret"));
+    const privateConfig = path.join(dir, "private.yml");
+    await writeFile(
+      privateConfig,
+      `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, "private")}\nhttp:\n  addr: ${PRIVATE}\nauth:\n  htpasswd:\n    realm: podrun-test\n    path: ${path.join(dir, "htpasswd")}\n`,
+    );
+    spawnInNetns("/usr/bin/docker-registry", ["serve", privateConfig]);
     const gate = spawnInNetns(process.execPath, [
       "--import",
       "tsx",
@@ -72,11 +85,14 @@ describe("image pulls from a registry (PL-IMG, PL-EDGE-4)", { timeout: 240_000 }
         reject(new Error(`gated proxy exited ${String(code)}`));
       });
     });
-    for (let i = 0; ; i++) {
-      const r = await c.inNetns("curl", ["-sf", `http://${REGISTRY}/v2/`]);
-      if (r.code === 0) break;
-      if (i > 100) throw new Error("docker-registry did not start");
-      await sleep(100);
+    for (const host of [REGISTRY, PRIVATE]) {
+      for (let i = 0; ; i++) {
+        // Any HTTP answer (200, or 401 from the private one) means it serves.
+        const r = await c.inNetns("curl", ["-s", "-o", "/dev/null", `http://${host}/v2/`]);
+        if (r.code === 0) break;
+        if (i > 100) throw new Error(`docker-registry on ${host} did not start`);
+        await sleep(100);
+      }
     }
     const images = await testImagesDir();
     // zstd layers (two levels, so the two tags share no layer with each other or with the
@@ -96,6 +112,17 @@ describe("image pulls from a registry (PL-IMG, PL-EDGE-4)", { timeout: 240_000 }
       ]);
       assert.equal(r.code, 0, r.stderr);
     }
+    const r = await c.inNetns("skopeo", [
+      "copy",
+      "--quiet",
+      "--dest-tls-verify=false",
+      "--dest-creds=puller:s3cret",
+      "--dest-compress-format=zstd",
+      "--dest-compress-level=5",
+      `oci:${path.join(images, "busybox")}:1.28`,
+      `docker://${PRIVATE}/team/busybox:private`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
   });
 
   after(async () => {
@@ -170,5 +197,54 @@ spec:
     await c.waitFor("pod/edge4-pull", "{.status.phase}", "Running", 60_000);
     assert.equal(await status("edge4-pull"), "Running");
     await c.k(["delete", "pod", "edge4-pull", "--wait=false"]);
+  });
+
+  test("imagePullSecrets: a private registry refuses an anonymous pull and serves one with the pod's dockerconfigjson secret", async () => {
+    const image = `${PRIVATE}/team/busybox:private`;
+    const pod = (name: string, secret?: string): string => `apiVersion: v1
+kind: Pod
+metadata: {name: ${name}}
+spec:
+  ${secret === undefined ? "" : `imagePullSecrets: [{name: ${secret}}]`}
+  containers: [{name: app, image: "${image}", command: ["sleep", "3600"]}]
+`;
+    // No credentials at all: the registry answers 401 and the pull fails.
+    await c.k(["apply", "-f", "-"], { input: pod("anon") });
+    await c.waitFor(
+      "pod/anon",
+      "{.status.containerStatuses[0].state.waiting.reason}",
+      /^(ErrImagePull|ImagePullBackOff)$/,
+      60_000,
+    );
+    assert.match(await events("anon"), new RegExp(`Failed +Failed to pull image "${image}": `));
+    // A secret that does not exist: upstream's warning, then the same failure.
+    await c.k(["apply", "-f", "-"], { input: pod("missing", "nosuch") });
+    await c.waitFor(
+      "pod/missing",
+      "{.status.containerStatuses[0].state.waiting.reason}",
+      /^(ErrImagePull|ImagePullBackOff)$/,
+      60_000,
+    );
+    assert.match(
+      await events("missing"),
+      /FailedToRetrieveImagePullSecret +Unable to retrieve some image pull secrets \(nosuch\); attempting to pull the image may not succeed\./,
+    );
+    // `kubectl create secret docker-registry` makes a kubernetes.io/dockerconfigjson secret.
+    await c.k([
+      "create",
+      "secret",
+      "docker-registry",
+      "regcred",
+      `--docker-server=${PRIVATE}`,
+      "--docker-username=puller",
+      "--docker-password=s3cret",
+    ]);
+    await c.k(["apply", "-f", "-"], { input: pod("authed", "regcred") });
+    await c.waitFor("pod/authed", "{.status.phase}", "Running", 60_000);
+    assert.match(
+      await events("authed"),
+      new RegExp(`Pulled +Successfully pulled image "${image}"`),
+    );
+    await c.k(["delete", "pod", "anon", "missing", "authed", "--wait=false"]);
   });
 });
