@@ -1,11 +1,15 @@
-// `podrun image import|ls|rm|prune`: the node's image store (DATA_DIR/images) from the shell.
+// `podrun image pull|import|ls|rm|prune`: the node's image store (DATA_DIR/images) from the
+// shell. Pulls use the node's registries.yaml and docker config.json, as the kubelet does.
 import { openImageStore } from "./node-runtime.js";
+import { PullProgressBar } from "./pull-progress.js";
+import { loadNodeKeyring, loadRegistriesConfig } from "./registries.js";
+import { parseImageRef, pullWithCredentials } from "../kubelet/index.js";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { StreamLogger, SystemClock } from "../util/index.js";
 import { DEFAULT_DATA_DIR } from "./config.js";
 
-const USAGE = `Usage: podrun image <import FILE|DIR… | ls | rm REF… | prune> [--data-dir DIR]\n`;
+const USAGE = `Usage: podrun image <pull REF… | import FILE|DIR… | ls | rm REF… | prune> [--data-dir DIR]\n`;
 
 /** Runs one image sub-command; returns the exit code. */
 export async function imageCommand(args: string[]): Promise<number> {
@@ -17,8 +21,45 @@ export async function imageCommand(args: string[]): Promise<number> {
   });
   const [sub, ...rest] = positionals;
   const dataDir = path.resolve(values["data-dir"] ?? DEFAULT_DATA_DIR);
-  const store = openImageStore(dataDir, new SystemClock(), new StreamLogger({ level: "warn" }));
+  const store = openImageStore(
+    dataDir,
+    new SystemClock(),
+    new StreamLogger({ level: "warn" }),
+    await loadRegistriesConfig(path.join(dataDir, "registries.yaml")),
+  );
   switch (sub) {
+    case "pull": {
+      if (rest.length === 0) break;
+      const keyring = await loadNodeKeyring(dataDir);
+      for (const ref of rest) {
+        const parsed = parseImageRef(ref);
+        const tty = process.stdout.isTTY;
+        const bar = new PullProgressBar(ref);
+        let last = 0;
+        const draw = (): void => {
+          process.stdout.write(`\r${bar.line()}\x1b[K`);
+        };
+        const id = await pullWithCredentials(keyring.lookup(parsed.repository), (auth) =>
+          store.pullImage(parsed.normalized, {
+            ...(auth !== undefined ? { auth } : {}),
+            onProgress: (p) => {
+              bar.update(p);
+              // At most ten redraws a second.
+              if (tty && Date.now() - last >= 100) {
+                last = Date.now();
+                draw();
+              }
+            },
+          }),
+        );
+        if (tty) {
+          draw();
+          process.stdout.write("\n");
+        }
+        console.log(`pulled ${parsed.normalized} (${id})`);
+      }
+      return 0;
+    }
     case "import": {
       if (rest.length === 0) break;
       for (const f of rest) {

@@ -20,7 +20,12 @@ export { generatePodStatus, type StatusContext } from "./status.js";
 export { PodWorkers, type PodWorkerState, type PodLifecycleHandler } from "./pod-workers.js";
 export { PodSyncer, type PodSyncerOptions, type SyncConfig } from "./sync.js";
 export { parseImageRef, InvalidImageNameError } from "./images.js";
-export { DockerKeyring, dockerConfigOfJson, type DockerConfig } from "./keyring.js";
+export {
+  DockerKeyring,
+  dockerConfigOfJson,
+  pullWithCredentials,
+  type DockerConfig,
+} from "./keyring.js";
 export {
   StatsProvider,
   ProcNodeStatsReader,
