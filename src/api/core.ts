@@ -72,6 +72,7 @@ export interface PodSecurityContext {
   runAsNonRoot?: boolean;
   supplementalGroups?: number[];
   fsGroup?: number;
+  fsGroupChangePolicy?: "OnRootMismatch" | "Always";
   sysctls?: { name: string; value: string }[];
 }
 
@@ -332,7 +333,7 @@ export interface Service extends KubeObject {
     ipFamilies?: string[];
     ipFamilyPolicy?: string;
     publishNotReadyAddresses?: boolean;
-    sessionAffinityConfig?: unknown;
+    sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number } };
   };
   status?: { loadBalancer?: unknown };
 }

@@ -67,6 +67,67 @@ export function servedStored(info: ResourceInfo, s: Stored): KubeObject {
   return served(info, s.value, s.modRevision);
 }
 
+/**
+ * UTF-8 JSON of `servedStored(info, s)`, encoded once per stored entry and kept outside the
+ * JS heap. A write replaces the Stored entry (stores never mutate one), so cached bytes can
+ * never outlive their value.
+ */
+const servedBytes = new WeakMap<Stored, { info: ResourceInfo; bytes: Buffer }>();
+
+function servedJson(info: ResourceInfo, s: Stored): Buffer {
+  const hit = servedBytes.get(s);
+  if (hit?.info === info) return hit.bytes;
+  const bytes = Buffer.from(JSON.stringify(servedStored(info, s)));
+  servedBytes.set(s, { info, bytes });
+  return bytes;
+}
+
+/** Lists built by {@link listOfStored}: the entries their items were served from. */
+const listSources = new WeakMap<
+  object,
+  { info: ResourceInfo; items: readonly KubeObject[]; stored: readonly Stored[] }
+>();
+
+/**
+ * A list whose `items[i]` is `servedStored(info, stored[i])`, remembered so that
+ * {@link encodeJson} can concatenate the cached encodings of its items instead of serializing
+ * every item again.
+ */
+export function listOfStored<L extends { items: KubeObject[] }>(
+  list: L,
+  info: ResourceInfo,
+  stored: readonly Stored[],
+): L {
+  listSources.set(list, { info, items: list.items, stored });
+  return list;
+}
+
+const COMMA = Buffer.from(",");
+
+/**
+ * The UTF-8 bytes of `JSON.stringify(body)`, exactly, but a list from {@link listOfStored}
+ * is assembled from per-object encodings that earlier responses already produced. Falls back
+ * to a full stringify when the list's items were replaced or resized after it was built.
+ */
+export function encodeJson(body: unknown): Buffer {
+  const src = typeof body === "object" && body !== null ? listSources.get(body) : undefined;
+  if (src === undefined) return Buffer.from(JSON.stringify(body));
+  const list = body as { items: unknown };
+  if (list.items !== src.items || src.items.length !== src.stored.length) {
+    return Buffer.from(JSON.stringify(body));
+  }
+  // `items` is the list's last key, so the rest of the list encodes with an empty array.
+  const head = JSON.stringify({ ...(body as object), items: [] });
+  if (!head.endsWith('"items":[]}')) return Buffer.from(JSON.stringify(body));
+  const parts: Buffer[] = [Buffer.from(head.slice(0, -2))];
+  src.stored.forEach((s, i) => {
+    if (i > 0) parts.push(COMMA);
+    parts.push(servedJson(src.info, s));
+  });
+  parts.push(Buffer.from("]}"));
+  return Buffer.concat(parts);
+}
+
 /** Narrows an unknown value to a plain object. */
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);

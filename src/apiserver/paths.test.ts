@@ -76,6 +76,23 @@ test("parsePath routes namespaced, cluster-scoped, cross-namespace and subresour
   }
 });
 
+test("parsePath decodes escaped segments (names with a colon) and keeps malformed escapes", () => {
+  assert.deepEqual(summary(parsePath("/api/v1/nodes/system%3Anode")), [
+    "",
+    "nodes",
+    undefined,
+    "system:node",
+    undefined,
+  ]);
+  assert.deepEqual(summary(parsePath("/api/v1/namespaces/default/configmaps/a%ZZ")), [
+    "",
+    "configmaps",
+    "default",
+    "a%ZZ",
+    undefined,
+  ]);
+});
+
 test("KA-DISC-2 and KA-TBL-1 content negotiation picks the first supported offer", () => {
   const both =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";

@@ -38,7 +38,11 @@ export function parsePath(
   path: string,
   resources: readonly ResourceInfo[] = RESOURCES,
 ): Route | undefined {
-  const segs = path.split("/").filter((s) => s !== "");
+  // Clients escape each segment (`system:discovery` arrives as `system%3Adiscovery`).
+  const segs = path
+    .split("/")
+    .filter((s) => s !== "")
+    .map(unescapeSegment);
   const [first, ...rest] = segs;
   if (first === "version" && rest.length === 0) return { type: "version" };
   if ((first === "healthz" || first === "livez" || first === "readyz") && rest.length === 0) {
@@ -108,4 +112,15 @@ export function parsePath(
     subresource: tail[2],
     watchPath,
   };
+}
+
+/** A path segment with its percent-escapes decoded; a malformed escape stays as sent. */
+function unescapeSegment(segment: string): string {
+  if (!segment.includes("%")) return segment;
+  try {
+    return decodeURIComponent(segment);
+  } catch (err) {
+    if (err instanceof URIError) return segment;
+    throw err;
+  }
 }

@@ -3,6 +3,9 @@ import {
   ApiError,
   badRequest,
   conflict,
+  decodingError,
+  findTypeError,
+  findUnknownFields,
   invalid,
   isAlreadyExists,
   isConflict,
@@ -26,6 +29,7 @@ import {
   prefixFor,
   randomSuffix,
   served,
+  listOfStored,
   servedStored,
 } from "./objects.js";
 import { applyPatch, serverSideApply, updateManagedFields } from "./patch/index.js";
@@ -188,6 +192,7 @@ export class Registry {
     }
     const limit = call.limit !== undefined && call.limit > 0 ? call.limit : Infinity;
     const out: KubeObject[] = [];
+    const sources: Stored[] = [];
     const meta: ListMeta = { resourceVersion: String(listRv) };
     let i = start;
     for (; i < items.length; i++) {
@@ -196,6 +201,7 @@ export class Registry {
       if (!matchesFilter(call.filter, s.value as KubeObject)) continue;
       if (out.length >= limit) break;
       out.push(servedStored(info, s));
+      sources.push(s);
     }
     if (i < items.length) {
       const last = out[out.length - 1];
@@ -207,12 +213,16 @@ export class Registry {
         if (call.filter.isEmpty) meta.remainingItemCount = items.length - i;
       }
     }
-    return {
-      apiVersion: info.group === "" ? info.version : `${info.group}/${info.version}`,
-      kind: info.listKind,
-      metadata: meta,
-      items: out,
-    };
+    return listOfStored(
+      {
+        apiVersion: info.group === "" ? info.version : `${info.group}/${info.version}`,
+        kind: info.listKind,
+        metadata: meta,
+        items: out,
+      },
+      info,
+      sources,
+    );
   }
 
   /** The namespace must exist and not be terminating before content is created in it. */
@@ -244,6 +254,7 @@ export class Registry {
 
   #checkBody(info: ResourceInfo, body: unknown): KubeObject {
     if (!isRecord(body)) throw badRequest(`the body of the request must be a ${info.kind} object`);
+    checkTypes(info, body);
     const obj = clone(body) as unknown as KubeObject;
     if (!isRecord(obj.metadata)) obj.metadata = {};
     const kind = obj.kind;
@@ -690,6 +701,9 @@ export class Registry {
         group: info.group,
         kind: info.kind,
       }) as KubeObject;
+      // Upstream decodes the patched object before anything else looks at it, so a wrong type
+      // is a 400 even where the subresource would drop the field (status ignores metadata).
+      checkTypes(info, patched);
       return this.#updateFrom(info, ns, name, cur, clone(patched), ctx, subresource);
     });
   }
@@ -952,4 +966,37 @@ export class Registry {
       }
     }
   }
+}
+
+/**
+ * Throws the decoder's 400 (`<Kind> in version "v1" cannot be handled as a <Kind>: json: cannot
+ * unmarshal …`) for a body with a wrong JSON type, before defaulting, admission or a
+ * subresource's field selection could trip over it or silently drop it.
+ */
+function checkTypes(info: ResourceInfo, body: unknown): void {
+  let typeError = findTypeError(info.kind, info.group, body);
+  if (typeError === undefined && !hasSchema(info) && isRecord(body)) {
+    // A kind without a decode schema still has upstream's TypeMeta and ObjectMeta.
+    const { apiVersion, kind, metadata } = body;
+    typeError = findTypeError("ConfigMap", "", { apiVersion, kind, metadata })?.replace(
+      "Go struct field ConfigMap.",
+      `Go struct field ${info.kind}.`,
+    );
+  }
+  if (typeError !== undefined) {
+    const version = info.group === "" ? info.version : `${info.group}/${info.version}`;
+    throw decodingError(info.kind, version, typeError);
+  }
+}
+
+const schemaKnown = new Map<ResourceInfo, boolean>();
+
+/** Whether the decoder knows the kind's fields (it names unknown fields only for those). */
+function hasSchema(info: ResourceInfo): boolean {
+  let known = schemaKnown.get(info);
+  if (known === undefined) {
+    known = findUnknownFields(info.kind, info.group, { "podrun-probe": true }).length > 0;
+    schemaKnown.set(info, known);
+  }
+  return known;
 }

@@ -97,6 +97,21 @@ export const RESOURCES: readonly ResourceInfo[] = [
   r("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
   r("coordination.k8s.io", "v1", "leases", "Lease"),
   r("events.k8s.io", "v1", "events", "Event", { shortNames: ["ev"] }),
+  r("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", {
+    namespaced: false,
+  }),
+  r("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", { namespaced: false }),
+  r("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+  r("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+  // Not stored: the API server answers each review from the authorizer.
+  r("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", {
+    namespaced: false,
+    verbs: ["create"],
+  }),
+  r("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", {
+    namespaced: false,
+    verbs: ["create"],
+  }),
 ];
 
 /** Looks up a resource by group, version and plural. */

@@ -977,3 +977,40 @@ describe("ApiServer events", () => {
     );
   });
 });
+
+describe("wrong JSON types are a 400 at every write", () => {
+  test("create, status update and patch with wrong types store nothing", async () => {
+    const { call } = await setup();
+    const created = await call("POST", `${NS}/pods`, pod("p", { keep: "yes" }));
+    assert.equal(created.status, 201);
+    const rv = obj(created).metadata.resourceVersion;
+
+    const numericName = await call("POST", `${NS}/configmaps`, {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: 7 },
+    });
+    assert.equal(numericName.status, 400);
+    assert.match(
+      status(numericName).message ?? "",
+      /^ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot unmarshal number into Go struct field ObjectMeta.metadata.name of type string$/,
+    );
+    // The status subresource ignores metadata, but the body is decoded (and refused) first.
+    const statusPut = await call("PUT", `${NS}/pods/p/status`, {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: "x",
+    });
+    assert.equal(statusPut.status, 400);
+    const merge = await call(
+      "PATCH",
+      `${NS}/pods/p/status`,
+      { metadata: { labels: ["x"] } },
+      { contentType: "application/merge-patch+json" },
+    );
+    assert.equal(merge.status, 400);
+    const after = await call("GET", `${NS}/pods/p`);
+    assert.equal(obj(after).metadata.resourceVersion, rv);
+    assert.deepEqual(obj(after).metadata.labels, { keep: "yes" });
+  });
+});

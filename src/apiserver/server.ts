@@ -35,6 +35,11 @@ import { compileFilter, matchesFilter, type ObjectFilter } from "./selectors.js"
 import { toTable } from "./tables/index.js";
 import { TokenRequestHandler } from "./token-request.js";
 import {
+  AUTHORIZATION_GROUP,
+  selfSubjectAccessReview,
+  selfSubjectRulesReview,
+} from "./rbac/access-review.js";
+import {
   resolveApiServerOptions,
   type ApiServerOptions,
   type FieldValidationMode,
@@ -408,8 +413,26 @@ export class ApiServer {
         return { status: 200, body: apiResourceList(route.group, route.version, this.#resources) };
       case "resource":
         if (route.info.group === METRICS_GROUP) return this.#metrics(req, route, signal);
+        if (route.info.group === AUTHORIZATION_GROUP) return this.#accessReview(req, route);
         return this.#resource(req, route, signal);
     }
+  }
+
+  /**
+   * `POST selfsubjectaccessreviews` and `selfsubjectrulesreviews`: asks the authorizer about
+   * the requesting user. The
+   * in-process transport carries no user; it acts as the loopback `system:apiserver`, which
+   * upstream also places in system:masters.
+   */
+  async #accessReview(req: ApiRequest, route: ResourceRoute): Promise<ApiResponse> {
+    const authorizer = this.#o.authorizer;
+    if (req.method !== "POST" || authorizer === undefined) throw methodNotAllowed();
+    const user = req.user ?? { username: "system:apiserver", groups: ["system:masters"] };
+    const review =
+      route.info.resource === "selfsubjectrulesreviews"
+        ? selfSubjectRulesReview
+        : selfSubjectAccessReview;
+    return { status: 201, body: await review(req.body, user, authorizer) };
   }
 
   /** metrics.k8s.io/v1beta1 (KA-TOP-1): read-only, from the metrics provider. */

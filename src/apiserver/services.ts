@@ -131,6 +131,14 @@ export function keepServiceAddresses(old: KubeObject, next: KubeObject): void {
   if (o === undefined || n === undefined) return;
   if ((n.clusterIP ?? "") === "" && o.clusterIP !== undefined) n.clusterIP = o.clusterIP;
   if (n.clusterIPs === undefined && o.clusterIPs !== undefined) n.clusterIPs = o.clusterIPs;
+  // Upstream drops type-dependent fields the client left as they were once the new type
+  // no longer uses them (a NodePort turned ClusterIP loses its external policy and ports).
+  const type = n.type ?? "ClusterIP";
+  const isExternal =
+    type === "NodePort" || type === "LoadBalancer" || (n.externalIPs ?? []).length > 0;
+  if (!isExternal && n.externalTrafficPolicy === o.externalTrafficPolicy)
+    delete n.externalTrafficPolicy;
+  if (type !== "NodePort" && type !== "LoadBalancer") return;
   const oldPorts = o.ports ?? [];
   for (const p of n.ports ?? []) {
     if (p.nodePort !== undefined) continue;

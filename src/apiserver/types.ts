@@ -2,6 +2,7 @@ import type { FieldError, KubeObject, Pod } from "../api/index.js";
 import type { Store } from "../storage/index.js";
 import type { Clock, Logger } from "../util/index.js";
 import type { MetricsProvider, PrometheusSource } from "./metrics/types.js";
+import type { Authorizer } from "./rbac/types.js";
 
 /** `fieldValidation` query parameter (KA-CREATE-3). */
 export type FieldValidationMode = "Strict" | "Warn" | "Ignore";
@@ -93,6 +94,11 @@ export interface ApiServerOptions {
   metricsProvider?: MetricsProvider;
   /** More families for `GET /metrics` (e.g. the kubelet's). @default [] */
   prometheusSources?: readonly PrometheusSource[];
+  /**
+   * Answers SelfSubjectAccessReviews (`kubectl auth can-i`); without it they are refused
+   * with 405. Requests themselves are authorized by the HTTP adapter. @default undefined
+   */
+  authorizer?: Authorizer;
 }
 
 /** {@link ApiServerOptions} with every default applied. */
@@ -110,6 +116,7 @@ export interface ResolvedApiServerOptions {
   serviceAccountKeyPem: string | undefined;
   metricsProvider: MetricsProvider | undefined;
   prometheusSources: readonly PrometheusSource[];
+  authorizer: Authorizer | undefined;
 }
 
 /** Applies the defaults of {@link ApiServerOptions} and checks the values. */
@@ -128,6 +135,7 @@ export function resolveApiServerOptions(o: ApiServerOptions): ResolvedApiServerO
     serviceAccountKeyPem: o.serviceAccountKeyPem,
     metricsProvider: o.metricsProvider,
     prometheusSources: o.prometheusSources ?? [],
+    authorizer: o.authorizer,
   };
   if (!(r.bookmarkIntervalMs > 0)) {
     throw new RangeError(`bookmarkIntervalMs must be > 0, got ${r.bookmarkIntervalMs}`);

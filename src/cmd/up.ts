@@ -26,7 +26,12 @@ import {
   ensureServiceAccountKey,
   writeKubeconfig,
 } from "../apiserver/http/index.js";
-import { createStreamingUpgradeHandler } from "../apiserver/streaming/index.js";
+import {
+  createStreamingUpgradeHandler,
+  type StreamingUpgradeHandler,
+} from "../apiserver/streaming/index.js";
+import { RbacAuthorizer, StorePolicySource, withRbacValidation } from "../apiserver/rbac/index.js";
+import { ensureBootstrapPolicy } from "./rbac-policy.js";
 import { Client, HandlerTransport, Informer } from "../client/index.js";
 import { EndpointsController, RootCaPublisher } from "../controllers/index.js";
 import { ClusterZone, DnsServer } from "../dns/index.js";
@@ -80,6 +85,8 @@ export async function up(
 
   // Step 3: the API server, in-process client, HTTPS endpoints and credentials.
   const kubeletRef: { current?: Kubelet } = {};
+  // The streaming handler needs the client, which needs the API server: bound below.
+  const streamingRef: { current?: StreamingUpgradeHandler } = {};
   const saKey = await ensureServiceAccountKey(dataDir);
   // Usage figures for metrics.k8s.io (kubectl top) and the kubelet's /metrics families.
   const stats = new StatsProvider({
@@ -89,11 +96,15 @@ export async function up(
     clock,
     logger: logger.with({ component: "stats" }),
   });
+  // RBAC over the stored policy; the admin (system:masters) and in-process components (no
+  // HTTP, so never asked) keep full access.
+  const authorizer = new RbacAuthorizer({ source: new StorePolicySource(store) });
   const apiServer = new ApiServer({
     store,
     clock,
     logger: logger.with({ component: "apiserver" }),
-    admission: apiAdmission,
+    admission: withRbacValidation(apiAdmission),
+    authorizer,
     nodeConnector: {
       logs: (pod, o, sig) => {
         if (kubeletRef.current === undefined) throw new Error("kubelet not started");
@@ -104,7 +115,10 @@ export async function up(
     serverAddress: `${gateway}:${config.port}`,
     serviceAccountKeyPem: saKey.privateKeyPem,
     metricsProvider: stats,
-    prometheusSources: [stats],
+    prometheusSources: [
+      stats,
+      { prometheusText: () => streamingRef.current?.prometheusText() ?? Promise.resolve("") },
+    ],
   });
   const client = new Client(new HandlerTransport(apiServer));
   const pki = await ensurePki({ dataDir, nodeIps: [config.nodeIP, gateway], clock });
@@ -134,6 +148,7 @@ export async function up(
     new NodeStreamBackend({ client, runtime }),
     logger.with({ component: "streaming" }),
   );
+  streamingRef.current = streaming;
   const servers = hosts.map(
     (host) =>
       new HttpsApiServer({
@@ -144,11 +159,13 @@ export async function up(
         port: config.port,
         logger: logger.with({ component: "https" }),
         onUpgrade: streaming,
+        authorizer,
       }),
   );
 
   // System namespaces, the kubernetes Service and default ServiceAccounts exist before anyone asks.
   await apiServer.bootstrap();
+  await ensureBootstrapPolicy(client, logger.with({ component: "rbac" }));
   const tasks = new TaskGroup(logger);
   tasks.spawn("apiserver", () => apiServer.run(signal));
   for (const s of servers) tasks.spawn("https", () => s.run(signal));
@@ -204,7 +221,13 @@ export async function up(
     new RootCaPublisher({ client, caPem: pki.caCertPem, clock, logger }).run(signal),
   );
   tasks.spawn("proxy", () =>
-    new ServiceProxy({ client, clock, logger: logger.with({ component: "proxy" }) }).run(signal),
+    new ServiceProxy({
+      client,
+      clock,
+      logger: logger.with({ component: "proxy" }),
+      nodeName: config.nodeName,
+      clusterCIDR: config.podCIDR,
+    }).run(signal),
   );
   tasks.spawn("dns", () => runClusterDns(client, gateway, config, logger, signal));
   tasks.spawn("cluster services", () => ensureClusterServices(client, gateway, config));

@@ -2,6 +2,7 @@ import dgram from "node:dgram";
 import net from "node:net";
 import dnsPacket from "dns-packet";
 import type { Logger } from "../util/index.js";
+import { AnswerCache, parseQuestion, type QuestionKey } from "./answer-cache.js";
 import type { ClusterZone, ZoneRecord } from "./zone.js";
 
 /** Seconds answers may be cached (the CoreDNS kubernetes plugin's default). */
@@ -21,42 +22,86 @@ export interface DnsServerOptions {
   upstreams?: string[];
   /** Upstream timeout. @default 2000 */
   forwardTimeoutMs?: number;
+  /** Most pre-encoded zone answers kept (see `AnswerCache`). @default 10000 */
+  cacheEntries?: number;
 }
 
 /**
  * Cluster DNS over UDP and TCP: answers the cluster zone authoritatively (NXDOMAIN vs NODATA
- * with the zone's SOA) and forwards every other name to the node's resolvers. `run(signal)`
- * listens until the signal aborts, then closes every socket.
+ * with the zone's SOA) and forwards every other name to the node's resolvers. Zone answers are
+ * encoded once and then served from a cache keyed by the question, emptied whenever the zone
+ * changes, so the hot path neither decodes nor encodes. `run(signal)` listens until the
+ * signal aborts, then closes every socket.
  */
 export class DnsServer {
   readonly #opts: Required<DnsServerOptions>;
+  readonly #cache: AnswerCache;
+  #cacheGeneration = -1;
 
   constructor(opts: DnsServerOptions) {
-    this.#opts = { upstreams: [], forwardTimeoutMs: 2000, ...opts };
+    this.#opts = { upstreams: [], forwardTimeoutMs: 2000, cacheEntries: 10_000, ...opts };
     if (this.#opts.listen.length === 0)
       throw new RangeError("listen: at least one address is needed");
+    this.#cache = new AnswerCache(this.#opts.cacheEntries);
+  }
+
+  /**
+   * The cached answer to `query`, if its question is a plain one already answered from the
+   * zone since the zone last changed (synchronous: the UDP hot path).
+   */
+  answerFromCache(query: Buffer): Buffer | undefined {
+    const q = parseQuestion(query);
+    if (q === undefined) return undefined;
+    if (this.#cacheGeneration !== this.#opts.zone.generation) {
+      this.#cache.clear();
+      this.#cacheGeneration = this.#opts.zone.generation;
+      return undefined;
+    }
+    return this.#cache.get(query, q);
   }
 
   /** Answers one wire-format query (exported for tests and benchmarks). */
   async handle(query: Buffer, signal: AbortSignal): Promise<Buffer> {
+    const hit = this.answerFromCache(query);
+    if (hit !== undefined) return hit;
+    const local = this.#answerLocally(query);
+    if (local.kind === "answer") {
+      // Computed synchronously, so under the zone generation the cache was checked against.
+      const q = parseQuestion(query);
+      if (q !== undefined && local.isCacheable && echoesQuestion(query, local.bytes, q))
+        this.#cache.set(q, local.bytes);
+      return local.bytes;
+    }
+    return this.#forward(query, local.base, local.rd, signal);
+  }
+
+  /** The answer from the zone, or what forwarding needs for a name outside it. */
+  #answerLocally(
+    query: Buffer,
+  ):
+    | { kind: "answer"; bytes: Buffer; isCacheable: boolean }
+    | { kind: "forward"; base: dnsPacket.Packet; rd: number } {
     let req: dnsPacket.DecodedPacket;
     try {
       req = dnsPacket.decode(query);
     } catch {
       // Not a DNS message: nothing sensible to answer with an id; send FORMERR-less silence.
-      return Buffer.alloc(0);
+      return { kind: "answer", bytes: Buffer.alloc(0), isCacheable: false };
     }
     const q = req.questions?.[0];
     const base = { type: "response" as const, id: req.id ?? 0, questions: req.questions ?? [] };
     const rd = req.flag_rd ? dnsPacket.RECURSION_DESIRED : 0;
-    if (q === undefined) return dnsPacket.encode({ ...base, flags: rd | RCODE.NOTIMP });
+    if (q === undefined) {
+      const bytes = dnsPacket.encode({ ...base, flags: rd | RCODE.NOTIMP });
+      return { kind: "answer", bytes, isCacheable: false };
+    }
     const ans = this.#opts.zone.answer(q.name, q.type);
     switch (ans.kind) {
       case "outside":
-        return this.#forward(query, base, rd, signal);
+        return { kind: "forward", base, rd };
       case "nxdomain":
-      case "nodata":
-        return dnsPacket.encode({
+      case "nodata": {
+        const bytes = dnsPacket.encode({
           ...base,
           flags:
             dnsPacket.AUTHORITATIVE_ANSWER |
@@ -65,12 +110,16 @@ export class DnsServer {
             (ans.kind === "nxdomain" ? RCODE.NXDOMAIN : 0),
           authorities: [this.#soa()],
         });
-      case "records":
-        return dnsPacket.encode({
+        return { kind: "answer", bytes, isCacheable: true };
+      }
+      case "records": {
+        const bytes = dnsPacket.encode({
           ...base,
           flags: dnsPacket.AUTHORITATIVE_ANSWER | dnsPacket.RECURSION_AVAILABLE | rd,
           answers: ans.records.map((r) => toAnswer(r)),
         });
+        return { kind: "answer", bytes, isCacheable: true };
+      }
     }
   }
 
@@ -142,6 +191,11 @@ export class DnsServer {
   #listenUdp(host: string, port: number, signal: AbortSignal): Promise<() => Promise<void>> {
     const sock = dgram.createSocket(net.isIPv6(host) ? "udp6" : "udp4");
     sock.on("message", (msg, rinfo) => {
+      const hit = this.answerFromCache(msg);
+      if (hit !== undefined) {
+        sock.send(hit.length > 512 ? truncate(hit) : hit, rinfo.port, rinfo.address);
+        return;
+      }
       this.handle(msg, signal).then(
         (res) => {
           if (res.length === 0) return;
@@ -217,6 +271,13 @@ export class DnsServer {
       });
     });
   }
+}
+
+/** Whether `response` carries the question of `query` at the same place (case aside). */
+function echoesQuestion(query: Buffer, response: Buffer, q: QuestionKey): boolean {
+  if (response.length < q.questionEnd || response.readUInt16BE(4) !== 1) return false;
+  const a = query.toString("latin1", 12, q.questionEnd).toLowerCase();
+  return a === response.toString("latin1", 12, q.questionEnd).toLowerCase();
 }
 
 function toAnswer(r: ZoneRecord): dnsPacket.Answer {

@@ -37,6 +37,8 @@ export interface ClusterZoneOptions {
  */
 export class ClusterZone {
   readonly domain: string;
+  /** Bumped by every `update`: answers computed under an older generation may be stale. */
+  generation = 0;
   #records = new Map<string, ZoneRecord[]>();
   /** Every name that exists (with or without records), including empty non-terminals. */
   #names = new Set<string>();
@@ -130,6 +132,7 @@ export class ClusterZone {
     }
     this.#records = records;
     this.#names = names;
+    this.generation++;
   }
 
   /** Resolves `name` (any case, trailing dot optional) for `type`. */

@@ -1,9 +1,14 @@
 /** proxy: Service VIPs and NodePorts as nftables rules. */
-export { ServiceProxy, runNft, type ServiceProxyOptions } from "./proxy.js";
+export { ServiceProxy, type ServiceProxyOptions, type ProxySyncResult } from "./proxy.js";
+export { runNft, NftSession } from "./nft-session.js";
 export {
   buildModel,
+  buildServiceModel,
   serviceChain,
   endpointChain,
+  affinitySet,
+  DEFAULT_AFFINITY_TIMEOUT_SECONDS,
+  type ModelOptions,
   type ProxyModel,
   type ServicePortModel,
 } from "./model.js";

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 import type { EndpointSlice, Service } from "../api/index.js";
 import { buildModel } from "./model.js";
 import { diffScript, fullScript } from "./nft.js";
-import { runNft } from "./proxy.js";
+import { NftSession, runNft } from "./nft-session.js";
 
 const exec = promisify(execFile);
 const id = randomBytes(3).toString("hex");
@@ -53,6 +53,7 @@ describe("nftables rules (real kernel, throw-away namespaces)", () => {
   let dir = "";
   let nft = "";
   let httpd: ChildProcess | undefined;
+  let httpd2: ChildProcess | undefined;
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "podrun-proxy-"));
     await writeFile(path.join(dir, "index.html"), "backend says hi\n");
@@ -88,10 +89,20 @@ describe("nftables rules (real kernel, throw-away namespaces)", () => {
     httpd = spawn("ip", ["netns", "exec", POD, "busybox", "httpd", "-f", "-p", "8080", "-h", dir], {
       stdio: "ignore",
     });
+    // A second backend on another port that answers differently.
+    const dir2 = path.join(dir, "other");
+    await mkdir(dir2);
+    await writeFile(path.join(dir2, "index.html"), "other backend\n");
+    httpd2 = spawn(
+      "ip",
+      ["netns", "exec", POD, "busybox", "httpd", "-f", "-p", "8081", "-h", dir2],
+      { stdio: "ignore" },
+    );
     await new Promise((r) => setTimeout(r, 200));
   });
   after(async () => {
     httpd?.kill("SIGKILL");
+    httpd2?.kill("SIGKILL");
     for (const ns of [NODE, POD]) await exec("ip", ["netns", "del", ns]).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   });
@@ -144,5 +155,45 @@ describe("nftables rules (real kernel, throw-away namespaces)", () => {
     await runNft(nft, `add table ip podrun\ndelete table ip podrun\n`);
     const { stdout } = await exec("ip", ["netns", "exec", NODE, "nft", "list", "tables"]);
     assert.equal(stdout.trim(), "");
+  });
+
+  test("sessionAffinity ClientIP: one client sticks to one backend; without it both answer", async () => {
+    const two: EndpointSlice = {
+      ...slice("sticky", ["10.250.0.2"], 8080),
+      endpoints: [{ addresses: ["10.250.0.2"], conditions: { ready: true } }],
+      ports: [{ port: 8080, protocol: "TCP" }],
+    };
+    const other: EndpointSlice = {
+      ...slice("sticky", ["10.250.0.2"], 8081),
+      metadata: { ...two.metadata, name: "sticky-y" },
+    };
+    const plain = svc("sticky", "10.96.0.23", 80);
+    const sticky: Service = { ...plain, spec: { ...plain.spec, sessionAffinity: "ClientIP" } };
+    const session = new NftSession(nft);
+    try {
+      const without = buildModel([plain], [two, other]);
+      await runNft(nft, fullScript(without, TABLE));
+      const seen = new Set<string>();
+      for (let i = 0; i < 40 && seen.size < 2; i++)
+        seen.add((await fetchFromNode("http://10.96.0.23/")).out);
+      assert.deepEqual([...seen].sort(), ["backend says hi\n", "other backend\n"]);
+      // Incremental switch to affinity through the long-lived nft session.
+      const withAffinity = buildModel([sticky], [two, other]);
+      await session.apply(diffScript(without, withAffinity, TABLE));
+      const answers = new Set<string>();
+      for (let i = 0; i < 20; i++) answers.add((await fetchFromNode("http://10.96.0.23/")).out);
+      assert.equal(answers.size, 1, `answers: ${JSON.stringify([...answers])}`);
+      // A failed transaction is reported and changes nothing.
+      await assert.rejects(
+        session.apply("add chain ip podrun half\nadd rule ip podrun no-such-chain accept\n"),
+        /No such file or directory/,
+      );
+      const { stdout } = await exec("ip", ["netns", "exec", NODE, "nft", "list", "chains"]);
+      assert.doesNotMatch(stdout, /chain half/);
+      await session.apply(diffScript(withAffinity, without, TABLE));
+      assert.equal((await fetchFromNode("http://10.96.0.23/")).ok, true);
+    } finally {
+      await session.close();
+    }
   });
 });

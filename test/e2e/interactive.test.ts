@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { KUBECTL_DIR, startCluster, type Cluster } from "./harness.js";
+import { kubectlArgv, runOnPty } from "./pty.js";
 
 const VERSIONS = ["1.27", "1.31", "1.33"];
 
@@ -76,7 +77,23 @@ spec:
     image: web:latest
     imagePullPolicy: IfNotPresent
     command: ["httpd", "-f", "-p", "80", "-h", "/www"]
-`;
+${VERSIONS.map(
+  (v) => `---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: tty-${v.replace(".", "")}
+spec:
+  terminationGracePeriodSeconds: 1
+  restartPolicy: Never
+  containers:
+  - name: sh
+    image: busybox:1.28
+    command: ["sh"]
+    stdin: true
+    tty: true
+`,
+).join("")}`;
 
 /** Polls `fn` until it returns a value other than undefined. */
 async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000) {
@@ -113,7 +130,8 @@ describe("interactive kubectl", () => {
         },
       );
       assert.equal(r.code, 3, r.stderr);
-      assert.equal(r.stdout, "out\n");
+      // Carry stderr: a lost stdout with kubectl 1.27 (SPDY) was seen once under load 29.
+      assert.equal(r.stdout, "out\n", r.stderr);
       assert.match(r.stderr, /^err$/m);
       assert.match(r.stderr, /command terminated with exit code 3/);
       assert.equal(
@@ -229,41 +247,22 @@ describe("interactive kubectl", () => {
     });
   }
 
-  test("KA-EXEC-1 kubectl attach -it reaches a tty container's shell and follows resizes", async () => {
-    await c.k(["apply", "-f", "-"], {
-      input: `
-apiVersion: v1
-kind: Pod
-metadata:
-  name: tty
-spec:
-  terminationGracePeriodSeconds: 1
-  restartPolicy: Never
-  containers:
-  - name: sh
-    image: busybox:1.28
-    command: ["sh"]
-    stdin: true
-    tty: true
-`,
+  for (const v of VERSIONS) {
+    test(`KA-EXEC-1 kubectl ${v}: attach -it reaches a tty container's shell and follows resizes`, async () => {
+      const pod = `tty-${v.replace(".", "")}`;
+      await c.waitFor(`pod/${pod}`, "{.status.phase}", "Running", 60_000);
+      const r = await c.inNetns(
+        "python3",
+        ["-c", PTY_DRIVER, ...kubectlArgv(c, v), "attach", "-it", pod],
+        { timeoutMs: 120_000 },
+      );
+      assert.notEqual(r.code, 90, `${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, /30 100/);
+      assert.match(r.stdout, /40 120/);
+      // `exit 7` ended the container's shell, and with it the pod.
+      await c.waitFor(`pod/${pod}`, "{.status.phase}", "Failed", 60_000);
     });
-    await c.waitFor("pod/tty", "{.status.phase}", "Running", 60_000);
-    const r = await c.inNetns(
-      "python3",
-      [
-        "-c",
-        PTY_DRIVER,
-        path.join(KUBECTL_DIR, "kubectl.1.33"),
-        "--kubeconfig",
-        c.kubeconfig,
-      ].concat(["attach", "-it", "tty"]),
-      { timeoutMs: 120_000 },
-    );
-    assert.notEqual(r.code, 90, `${r.stdout}${r.stderr}`);
-    assert.match(r.stdout, /30 100/);
-    assert.match(r.stdout, /40 120/);
-    await c.waitFor("pod/tty", "{.status.phase}", "Failed", 60_000);
-  });
+  }
 
   test("KA-DEBUG-2 kubectl debug adds an ephemeral container sharing the target's PIDs", async () => {
     await c.k([
@@ -295,49 +294,51 @@ spec:
     assert.match(desc, /Ephemeral Containers:\s+dbg:/);
   });
 
-  test("kubectl run -it --rm prints the output and deletes the pod", async () => {
-    for (const v of ["1.27", "1.33"]) {
+  for (const v of VERSIONS) {
+    test(`KA-DEBUG-2 kubectl ${v}: debug -it --target on a terminal lists the app's processes`, async () => {
+      const r = await runOnPty(c, [
+        ...kubectlArgv(c, v),
+        "debug",
+        "-it",
+        "demo",
+        "--image=busybox",
+        // busybox:latest is preloaded; the default policy for :latest (Always) would pull.
+        "--image-pull-policy=IfNotPresent",
+        "--target=app",
+        "--",
+        "ps",
+      ]);
+      assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, /Targeting container "app"/);
+      // The app's loop, seen from the debug container through the shared PID namespace.
+      assert.match(r.stdout, /while true; do sleep 1; done/);
+      const name = /Defaulting debug container name to (debugger-[a-z0-9]+)/.exec(r.stdout)?.[1];
+      assert.ok(name !== undefined, r.stdout);
+      const desc = await c.k(["describe", "pod", "demo"], { version: v });
+      assert.match(desc, new RegExp(`Ephemeral Containers:[\\s\\S]*\\n  ${name}:`));
+    });
+
+    test(`kubectl ${v}: run -it --rm on a terminal prints the output and deletes the pod`, async () => {
       const name = `t${v.replace(".", "")}`;
-      const r = await c.kubectl(
-        ["run", "-i", "--rm", name, "--image=busybox:1.28", "--restart=Never", "--", "echo", "hi"],
-        { version: v, timeoutMs: 90_000 },
-      );
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /^hi$/m);
+      const r = await runOnPty(c, [
+        ...kubectlArgv(c, v),
+        "run",
+        "-it",
+        "--rm",
+        name,
+        "--image=busybox",
+        // busybox:latest is preloaded; the default policy for :latest (Always) would pull.
+        "--image-pull-policy=IfNotPresent",
+        "--restart=Never",
+        "--",
+        "echo",
+        "hi",
+      ]);
+      assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, /^hi\r?$/m);
       assert.match(r.stdout, new RegExp(`pod "${name}" deleted`));
       const g = await c.kubectl(["get", "pod", name]);
       assert.match(g.stderr, /NotFound/);
-    }
-  });
-
-  test("killing kubectl mid-exec leaves no process behind", async () => {
-    const ex = spawn(
-      "nsenter",
-      [
-        `--net=/run/netns/${c.netns}`,
-        "--",
-        path.join(KUBECTL_DIR, "kubectl.1.33"),
-        "--kubeconfig",
-        c.kubeconfig,
-        "exec",
-        "demo",
-        "--",
-        "sh",
-        "-c",
-        "echo started; exec sleep 3917",
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let out = "";
-    ex.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    await until("exec started", () => Promise.resolve(out.includes("started") ? true : undefined));
-    const sleeper = "sleep 3917";
-    assert.match(await c.k(["exec", "demo", "--", "ps"]), new RegExp(sleeper));
-    ex.kill("SIGKILL");
-    await new Promise((r) => ex.once("close", r));
-    await until("exec'd process gone", async () => {
-      const ps = await c.k(["exec", "demo", "--", "ps"]);
-      return ps.includes(sleeper) ? undefined : true;
     });
-  });
+  }
 });

@@ -4,11 +4,12 @@
 // Tests are named after the rules of ../shared/spec/pod-lifecycle.md §18 (PL-DNS) where one applies.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ROOT, startCluster, type Cluster } from "./harness.js";
+import { ROOT, must, run, startCluster, type Cluster } from "./harness.js";
 
 /** A YAML flow sequence (JSON) for `sh -c <script>`. */
 const sh = (script: string): string => JSON.stringify(["sh", "-c", script]);
@@ -346,6 +347,192 @@ spec:
     });
     assert.match(page, /It works!/);
     await c.k(["delete", "pod", "hp", "--wait=false"]);
+  });
+
+  test("sessionAffinity ClientIP: one client sticks to one of two backends; without affinity both answer", async () => {
+    const ready = '{.status.conditions[?(@.type=="Ready")].status}';
+    await c.waitFor("pod/web-1", ready, "True");
+    await c.waitFor("pod/web-2", ready, "True");
+    await apply(`
+apiVersion: v1
+kind: Service
+metadata: {name: web-sticky}
+spec:
+  selector: {app: web}
+  sessionAffinity: ClientIP
+  ports: [{port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-plain}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: http}]
+`);
+    // Defaulted as upstream: the timeout is filled in only for ClientIP.
+    const cfg = await c.k([
+      "get",
+      "svc",
+      "web-sticky",
+      "-o",
+      "jsonpath={.spec.sessionAffinityConfig}",
+    ]);
+    assert.deepEqual(JSON.parse(cfg), { clientIP: { timeoutSeconds: 10800 } });
+    const plainCfg = await c.k([
+      "get",
+      "svc",
+      "web-plain",
+      "-o",
+      "jsonpath={.spec.sessionAffinityConfig}",
+    ]);
+    assert.equal(plainCfg.trim(), "");
+    const bad = await c.kubectl(["apply", "-f", "-"], {
+      input: JSON.stringify({
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "web-bad" },
+        spec: {
+          selector: { app: "web" },
+          sessionAffinity: "ClientIP",
+          sessionAffinityConfig: { clientIP: { timeoutSeconds: 0 } },
+          ports: [{ port: 80 }],
+        },
+      }),
+    });
+    assert.notEqual(bad.code, 0);
+    assert.match(
+      bad.stderr,
+      /spec\.sessionAffinityConfig\.clientIP\.timeoutSeconds: Invalid value: 0: must be greater than 0 and less than 86400/,
+    );
+    await until("web-sticky and web-plain endpoints", async () => {
+      const [a, b] = [await endpointIPs("web-sticky"), await endpointIPs("web-plain")];
+      return a.length === 2 && b.length === 2 ? true : undefined;
+    });
+    const vipOf = async (svc: string): Promise<string> =>
+      (await c.k(["get", "svc", svc, "-o", "jsonpath={.spec.clusterIP}"])).trim();
+    const plain = await vipOf("web-plain");
+    const sticky = await vipOf("web-sticky");
+    const seen = new Set<string>();
+    await until("both backends without affinity", async () => {
+      const r = await c.inNetns("curl", ["-sS", "-m", "5", `http://${plain}/`]);
+      if (r.code === 0) seen.add(r.stdout.trim());
+      return seen.size === 2 ? true : undefined;
+    });
+    const first = await until("the sticky Service", async () => {
+      const r = await c.inNetns("curl", ["-sS", "-m", "5", `http://${sticky}/`]);
+      return r.code === 0 ? r.stdout.trim() : undefined;
+    });
+    assert.match(first, /^web-[12]$/);
+    for (let i = 0; i < 20; i++) {
+      const r = await c.inNetns("curl", ["-sS", "-m", "5", `http://${sticky}/`]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), first, `request ${String(i + 1)} went to another backend`);
+    }
+    await c.k(["delete", "svc", "web-sticky", "web-plain"]);
+  });
+
+  test("externalTrafficPolicy Local: a NodePort client's address reaches the backend; Cluster masquerades it", async () => {
+    await apply(`
+apiVersion: v1
+kind: Pod
+metadata: {name: src-echo, labels: {app: src-echo}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: busybox:1.28
+    command: ${sh(
+      [
+        "mkdir -p /www/cgi-bin",
+        `printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip`,
+        "chmod +x /www/cgi-bin/ip",
+        "exec httpd -f -p 8080 -h /www",
+      ].join(" && "),
+    )}
+    ports: [{containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: src-local}
+spec:
+  type: NodePort
+  externalTrafficPolicy: Local
+  selector: {app: src-echo}
+  ports: [{port: 80, targetPort: 8080, nodePort: 30091}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: src-cluster}
+spec:
+  type: NodePort
+  selector: {app: src-echo}
+  ports: [{port: 80, targetPort: 8080, nodePort: 30092}]
+`);
+    assert.equal(
+      (
+        await c.k(["get", "svc", "src-cluster", "-o", "jsonpath={.spec.externalTrafficPolicy}"])
+      ).trim(),
+      "Cluster",
+    );
+    const wrong = await c.kubectl(["apply", "-f", "-"], {
+      input: JSON.stringify({
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "src-wrong" },
+        spec: { externalTrafficPolicy: "Local", ports: [{ port: 80 }] },
+      }),
+    });
+    assert.notEqual(wrong.code, 0);
+    assert.match(
+      wrong.stderr,
+      /spec\.externalTrafficPolicy: Invalid value: "Local": may only be set for externally-accessible services/,
+    );
+    // An outside client: its own network namespace, wired to the cluster's by a veth pair.
+    const tag = randomBytes(3).toString("hex");
+    const client = `podrun-e2e-cli-${tag}`;
+    const [inner, outer] = [`pdn${tag}`, `pdc${tag}`];
+    const ip = async (...args: string[]): Promise<void> => {
+      await must("ip", args);
+    };
+    await ip("netns", "add", client);
+    try {
+      await ip("link", "add", inner, "type", "veth", "peer", "name", outer);
+      await ip("link", "set", inner, "netns", c.netns);
+      await ip("link", "set", outer, "netns", client);
+      await ip("-n", c.netns, "addr", "add", "192.168.240.1/24", "dev", inner);
+      await ip("-n", c.netns, "link", "set", inner, "up");
+      await ip("-n", client, "addr", "add", "192.168.240.2/24", "dev", outer);
+      await ip("-n", client, "link", "set", outer, "up");
+      await ip("-n", client, "link", "set", "lo", "up");
+      const fromClient = (port: number): Promise<string> =>
+        until(
+          `NodePort ${String(port)} from the outside client`,
+          async () => {
+            const r = await run("nsenter", [
+              `--net=/run/netns/${client}`,
+              "curl",
+              "-sS",
+              "-m",
+              "5",
+              `http://192.168.240.1:${String(port)}/cgi-bin/ip`,
+            ]);
+            // busybox httpd listens on an IPv6 socket: IPv4 clients show as [::ffff:a.b.c.d].
+            const addr = r.stdout.trim().replace(/^\[::ffff:(.*)\]$/, "$1");
+            return r.code === 0 && addr !== "" ? addr : undefined;
+          },
+          60_000,
+        );
+      assert.equal(await fromClient(30091), "192.168.240.2");
+      const masqueraded = await fromClient(30092);
+      assert.notEqual(masqueraded, "192.168.240.2");
+      assert.match(masqueraded, /^10\.244\.\d+\.\d+$/);
+    } finally {
+      // Deleting the client namespace destroys the veth pair with it (if it got there).
+      await run("ip", ["netns", "del", client]);
+      await run("ip", ["link", "del", outer]);
+      await c.k(["delete", "svc", "src-local", "src-cluster"]);
+      await c.k(["delete", "pod", "src-echo", "--wait=false"]);
+    }
   });
 
   test("headless Service: A records for every ready pod, SRV for a named port", async () => {

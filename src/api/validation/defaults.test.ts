@@ -254,3 +254,26 @@ test("applyDefaults tolerates wrongly typed bodies", () => {
   applyDefaults("Pod", "", bad);
   assert.equal(bad.spec.restartPolicy, "Always");
 });
+
+test("service defaults: ClientIP affinity gets a 10800 s timeout, None gets no config", () => {
+  const sticky: Service = {
+    metadata: { name: "sticky" },
+    spec: { sessionAffinity: "ClientIP", ports: [{ port: 80 }] },
+  };
+  applyDefaults("Service", "", sticky);
+  assert.deepEqual(sticky.spec?.sessionAffinityConfig, { clientIP: { timeoutSeconds: 10800 } });
+  const chosen: Service = {
+    metadata: { name: "chosen" },
+    spec: {
+      sessionAffinity: "ClientIP",
+      sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
+      ports: [{ port: 80 }],
+    },
+  };
+  applyDefaults("Service", "", chosen);
+  assert.deepEqual(chosen.spec?.sessionAffinityConfig, { clientIP: { timeoutSeconds: 60 } });
+  const none: Service = { metadata: { name: "none" }, spec: { ports: [{ port: 80 }] } };
+  applyDefaults("Service", "", none);
+  assert.equal(none.spec?.sessionAffinityConfig, undefined);
+  assert.equal(none.spec?.externalTrafficPolicy, undefined);
+});

@@ -263,6 +263,9 @@ export function newPodStatus(pod: Pod): PodStatus {
   return { phase: "Pending", qosClass: computeQosClass(pod) };
 }
 
+/** `sessionAffinityConfig.clientIP.timeoutSeconds` when ClientIP affinity leaves it unset. */
+export const DEFAULT_CLIENT_IP_AFFINITY_SECONDS = 10_800;
+
 function defaultService(svc: Service): void {
   svc.spec ??= {};
   const spec = svc.spec;
@@ -287,6 +290,19 @@ function defaultService(svc: Service): void {
   }
   if (spec.type === "NodePort" || spec.type === "LoadBalancer") {
     spec.externalTrafficPolicy ??= "Cluster";
+  }
+  // Upstream fills the whole config (only) for ClientIP affinity when the timeout is missing.
+  if (
+    spec.sessionAffinity === "ClientIP" &&
+    !(
+      isObject(spec.sessionAffinityConfig) &&
+      isObject(spec.sessionAffinityConfig.clientIP) &&
+      spec.sessionAffinityConfig.clientIP.timeoutSeconds !== undefined
+    )
+  ) {
+    spec.sessionAffinityConfig = {
+      clientIP: { timeoutSeconds: DEFAULT_CLIENT_IP_AFFINITY_SECONDS },
+    };
   }
 }
 

@@ -98,14 +98,62 @@ export function validateService(svc: Service): FieldError[] {
   if (spec.sessionAffinity !== undefined && !isOneOf(spec.sessionAffinity, ["ClientIP", "None"])) {
     errs.push(notSupported("spec.sessionAffinity", spec.sessionAffinity, ["ClientIP", "None"]));
   }
+  errs.push(...validateSessionAffinityConfig(spec));
   for (const f of ["internalTrafficPolicy", "externalTrafficPolicy"] as const) {
     const v = spec[f];
     if (v !== undefined && !isOneOf(v, ["Cluster", "Local"])) {
       errs.push(notSupported(`spec.${f}`, v, ["Cluster", "Local"]));
     }
   }
+  // Upstream: the external policy only means something where traffic enters from outside.
+  const externallyAccessible =
+    type === "NodePort" ||
+    type === "LoadBalancer" ||
+    (type === "ClusterIP" && (spec.externalIPs ?? []).length > 0);
+  if (!externallyAccessible && spec.externalTrafficPolicy !== undefined) {
+    errs.push(
+      invalidField(
+        "spec.externalTrafficPolicy",
+        spec.externalTrafficPolicy,
+        "may only be set for externally-accessible services",
+      ),
+    );
+  }
   errs.push(...validateLabels(spec.selector, "spec.selector"));
   return errs;
+}
+
+/** Longest ClientIP session affinity upstream accepts (one day). */
+const MAX_CLIENT_IP_AFFINITY_SECONDS = 86_400;
+
+/** `sessionAffinityConfig` as upstream checks it: required with ClientIP, forbidden with None. */
+function validateSessionAffinityConfig(spec: NonNullable<Service["spec"]>): FieldError[] {
+  const path = "spec.sessionAffinityConfig";
+  const cfg = spec.sessionAffinityConfig;
+  if (spec.sessionAffinity === "None" && cfg !== undefined) {
+    return [forbidden(path, "must not be set when session affinity is None")];
+  }
+  if (spec.sessionAffinity !== "ClientIP") return [];
+  const why = "when session affinity type is ClientIP";
+  if (!isObj(cfg)) return [required(path, why)];
+  if (!isObj(cfg.clientIP)) return [required(`${path}.clientIP`, why)];
+  const t: unknown = cfg.clientIP.timeoutSeconds;
+  if (t === undefined) return [required(`${path}.clientIP.timeoutSeconds`, why)];
+  if (
+    typeof t !== "number" ||
+    !Number.isInteger(t) ||
+    t <= 0 ||
+    t > MAX_CLIENT_IP_AFFINITY_SECONDS
+  ) {
+    return [
+      invalidField(
+        `${path}.clientIP.timeoutSeconds`,
+        t,
+        `must be greater than 0 and less than ${String(MAX_CLIENT_IP_AFFINITY_SECONDS)}`,
+      ),
+    ];
+  }
+  return [];
 }
 
 /** Service update: a set cluster IP may not change. */

@@ -568,3 +568,67 @@ test("namespace names are DNS-1123 labels and cluster-scoped", () => {
     "metadata.namespace: Forbidden: not allowed on this type",
   ]);
 });
+
+test("service validation: session affinity config and traffic policies as upstream", () => {
+  const cases: [string, (s: Service) => void, string[]][] = [
+    ["ClientIP defaulted", (s) => (s.spec!.sessionAffinity = "ClientIP"), []],
+    [
+      "timeout 0",
+      (s) => {
+        s.spec!.sessionAffinity = "ClientIP";
+        s.spec!.sessionAffinityConfig = { clientIP: { timeoutSeconds: 0 } };
+      },
+      [
+        "spec.sessionAffinityConfig.clientIP.timeoutSeconds: Invalid value: 0: must be greater than 0 and less than 86400",
+      ],
+    ],
+    [
+      "timeout one day",
+      (s) => {
+        s.spec!.sessionAffinity = "ClientIP";
+        s.spec!.sessionAffinityConfig = { clientIP: { timeoutSeconds: 86400 } };
+      },
+      [],
+    ],
+    [
+      "timeout over a day",
+      (s) => {
+        s.spec!.sessionAffinity = "ClientIP";
+        s.spec!.sessionAffinityConfig = { clientIP: { timeoutSeconds: 86401 } };
+      },
+      [
+        "spec.sessionAffinityConfig.clientIP.timeoutSeconds: Invalid value: 86401: must be greater than 0 and less than 86400",
+      ],
+    ],
+    [
+      "config with None",
+      (s) => (s.spec!.sessionAffinityConfig = { clientIP: { timeoutSeconds: 5 } }),
+      ["spec.sessionAffinityConfig: Forbidden: must not be set when session affinity is None"],
+    ],
+    [
+      "external policy on a ClusterIP",
+      (s) => (s.spec!.externalTrafficPolicy = "Local"),
+      [
+        'spec.externalTrafficPolicy: Invalid value: "Local": may only be set for externally-accessible services',
+      ],
+    ],
+    [
+      "external policy on a NodePort",
+      (s) => {
+        s.spec!.type = "NodePort";
+        s.spec!.externalTrafficPolicy = "Local";
+      },
+      [],
+    ],
+    [
+      "unknown internal policy",
+      (s) => (s.spec!.internalTrafficPolicy = "Node" as "Local"),
+      [
+        'spec.internalTrafficPolicy: Unsupported value: "Node": supported values: "Cluster", "Local"',
+      ],
+    ],
+  ];
+  for (const [name, mutate, want] of cases) {
+    assert.deepEqual(errorsOf("Service", svc(mutate)), want, name);
+  }
+});

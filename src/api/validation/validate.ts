@@ -31,9 +31,18 @@ export interface ValidateOptions {
   subresource?: string;
 }
 
-const CLUSTER_SCOPED = new Set(["Namespace", "Node"]);
+const CLUSTER_SCOPED = new Set(["Namespace", "Node", "ClusterRole", "ClusterRoleBinding"]);
+
+/** RBAC kinds: names are path segments (upstream's ValidateRBACName), so `system:discovery` is valid. */
+const RBAC_KINDS = new Set(["Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"]);
+
+function isPathSegmentName(name: string): string[] {
+  if (name === "." || name === "..") return [`may not be '${name}'`];
+  return ["/", "%"].filter((c) => name.includes(c)).map((c) => `may not contain '${c}'`);
+}
 
 function nameValidatorFor(kind: string): NameValidator {
+  if (RBAC_KINDS.has(kind)) return isPathSegmentName;
   switch (kind) {
     case "Namespace":
       return isDns1123Label;

@@ -434,6 +434,47 @@ message TokenRequestStatus {
   optional string token = 1;
   optional Time expirationTimestamp = 2;
 }
+
+message PolicyRule {
+  repeated string verbs = 1;
+  repeated string apiGroups = 2;
+  repeated string resources = 3;
+  repeated string resourceNames = 4;
+  repeated string nonResourceURLs = 5;
+}
+message AggregationRule {
+  repeated LabelSelector clusterRoleSelectors = 1;
+}
+message Role {
+  optional ObjectMeta metadata = 1;
+  repeated PolicyRule rules = 2;
+}
+message ClusterRole {
+  optional ObjectMeta metadata = 1;
+  repeated PolicyRule rules = 2;
+  optional AggregationRule aggregationRule = 3;
+}
+message RbacSubject {
+  optional string kind = 1;
+  optional string apiGroup = 2;
+  optional string name = 3;
+  optional string namespace = 4;
+}
+message RoleRef {
+  optional string apiGroup = 1;
+  optional string kind = 2;
+  optional string name = 3;
+}
+message RoleBinding {
+  optional ObjectMeta metadata = 1;
+  repeated RbacSubject subjects = 2;
+  optional RoleRef roleRef = 3;
+}
+message ClusterRoleBinding {
+  optional ObjectMeta metadata = 1;
+  repeated RbacSubject subjects = 2;
+  optional RoleRef roleRef = 3;
+}
 `;
 
 /** `apiVersion/kind` → message name in {@link K8S_PROTO}. */
@@ -448,6 +489,10 @@ export const PROTO_KINDS: Record<string, string> = {
   "authorization.k8s.io/v1/SelfSubjectAccessReview": "SelfSubjectAccessReview",
   "authorization.k8s.io/v1/SelfSubjectRulesReview": "SelfSubjectRulesReview",
   "authentication.k8s.io/v1/TokenRequest": "TokenRequest",
+  "rbac.authorization.k8s.io/v1/Role": "Role",
+  "rbac.authorization.k8s.io/v1/ClusterRole": "ClusterRole",
+  "rbac.authorization.k8s.io/v1/RoleBinding": "RoleBinding",
+  "rbac.authorization.k8s.io/v1/ClusterRoleBinding": "ClusterRoleBinding",
 };
 
 /** Embedded Go structs: protobuf nests them in a field, JSON inlines their fields. */

@@ -1,3 +1,4 @@
+import { encodeJson } from "../objects.js";
 import { encodeWatchEvent } from "../server.js";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
@@ -15,6 +16,9 @@ import { nullLogger, type Logger } from "../../util/index.js";
 import { ANONYMOUS_USER, isPublicPath, type Authenticator } from "./auth.js";
 import { decodeBody, MAX_BODY_BYTES, tooLarge } from "./body.js";
 import { serveOpenApi } from "./openapi.js";
+import { forbiddenError } from "../rbac/authorizer.js";
+import { requestAttributes } from "../rbac/request-info.js";
+import type { Authorizer } from "../rbac/types.js";
 
 /**
  * What the HTTP adapter needs from the API server (implemented by `ApiServer`).
@@ -63,6 +67,11 @@ export interface HttpsApiServerOptions {
   maxBodyBytes?: number;
   /** Serve `/openapi/v2` and `/openapi/v3/...` here instead of in the handler. @default true */
   serveOpenApi?: boolean;
+  /**
+   * Decides every authenticated request, streams and watches included; a denial is a 403
+   * Forbidden Status. Without it every authenticated user may do anything. @default undefined
+   */
+  authorizer?: Authorizer;
 }
 
 interface ResolvedOptions {
@@ -75,6 +84,7 @@ interface ResolvedOptions {
   onUpgrade: UpgradeHandler | undefined;
   maxBodyBytes: number;
   serveOpenApi: boolean;
+  authorizer: Authorizer | undefined;
 }
 
 function resolveOptions(o: HttpsApiServerOptions): ResolvedOptions {
@@ -88,6 +98,7 @@ function resolveOptions(o: HttpsApiServerOptions): ResolvedOptions {
     onUpgrade: o.onUpgrade,
     maxBodyBytes: o.maxBodyBytes ?? MAX_BODY_BYTES,
     serveOpenApi: o.serveOpenApi ?? true,
+    authorizer: o.authorizer,
   };
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) {
     throw new RangeError(`HttpsApiServer: invalid port ${r.port}`);
@@ -148,7 +159,9 @@ function statusOf(err: unknown): ApiError {
  * keep-alive; converts HTTP requests to `ApiRequest`s for an {@link ApiHandler}, JSON
  * responses, chunked watch streams (one JSON event per line) and text streams. Authenticates
  * with bearer tokens or client certificates; anonymous requests reach only health and version
- * endpoints. One `run` at a time.
+ * endpoints. With an authorizer, every authenticated request (watches and stream upgrades
+ * included) is authorized before its body is read; a denial is upstream's 403. One `run` at a
+ * time.
  */
 export class HttpsApiServer {
   readonly #o: ResolvedOptions;
@@ -239,7 +252,7 @@ export class HttpsApiServer {
   async #authenticate(req: IncomingMessage): Promise<UserInfo | undefined> {
     const socket = req.socket;
     const verified = socket instanceof TLSSocket && socket.authorized;
-    const cert = verified ? socket.getPeerCertificate() : undefined;
+    const cert = verified ? peerCertificate(socket) : undefined;
     const result = await this.#o.authenticator.authenticate({
       headers: req.headers,
       clientCertVerified: verified,
@@ -253,6 +266,29 @@ export class HttpsApiServer {
       case "rejected":
         return undefined;
     }
+  }
+
+  /**
+   * The 403 for a request the authorizer denies, or undefined when it may proceed.
+   * Anonymous requests reach only public paths (checked before) and are not asked about.
+   */
+  async #forbidden(
+    user: UserInfo,
+    method: string,
+    url: URL,
+    query: Record<string, string | string[]>,
+  ): Promise<ApiError | undefined> {
+    const authorizer = this.#o.authorizer;
+    if (authorizer === undefined || user === ANONYMOUS_USER) return undefined;
+    const attrs = requestAttributes(user, method, url.pathname, query);
+    const decision = await authorizer.authorize(attrs);
+    if (decision.allowed) return undefined;
+    this.#o.logger.debug("request forbidden", {
+      user: user.username,
+      verb: attrs.verb,
+      path: url.pathname,
+    });
+    return forbiddenError(attrs, decision.reason);
   }
 
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -294,6 +330,12 @@ export class HttpsApiServer {
       return;
     }
     const query = decodeQuery(url.search);
+    const denied = await this.#forbidden(user, method, url, query);
+    if (denied !== undefined) {
+      req.resume();
+      writeJson(res, denied.code, denied.toStatus());
+      return;
+    }
     const raw = await readBody(req, this.#o.maxBodyBytes);
     if (raw === "tooLarge") {
       // The rest of the body was not read, so the connection cannot be reused.
@@ -405,6 +447,17 @@ export class HttpsApiServer {
         rejectUpgrade(socket, new ApiError("Unauthorized", "Unauthorized"));
         return;
       }
+      const url = new URL(req.url ?? "/", "https://localhost");
+      const denied = await this.#forbidden(
+        user,
+        (req.method ?? "GET").toUpperCase(),
+        url,
+        decodeQuery(url.search),
+      );
+      if (denied !== undefined) {
+        rejectUpgrade(socket, denied);
+        return;
+      }
       if (this.#o.onUpgrade === undefined) {
         rejectUpgrade(socket, new ApiError("BadRequest", "connection upgrades are not supported"));
         return;
@@ -415,6 +468,18 @@ export class HttpsApiServer {
       rejectUpgrade(socket, statusOf(err));
     }
   }
+}
+
+/** Peer certificates by connection: a keep-alive connection's certificate never changes. */
+const peerCertificates = new WeakMap<TLSSocket, ReturnType<TLSSocket["getPeerCertificate"]>>();
+
+function peerCertificate(socket: TLSSocket): ReturnType<TLSSocket["getPeerCertificate"]> {
+  let cert = peerCertificates.get(socket);
+  if (cert === undefined) {
+    cert = socket.getPeerCertificate();
+    peerCertificates.set(socket, cert);
+  }
+  return cert;
 }
 
 function rejectUpgrade(socket: Duplex, err: ApiError): void {
@@ -456,13 +521,14 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array | "to
 }
 
 function writeJson(res: ServerResponse, status: number, body: unknown, contentType?: string): void {
-  const text = JSON.stringify(body);
+  // Encoded once into bytes: the length header and the write share them.
+  const bytes = encodeJson(body);
   res.writeHead(status, {
     "Content-Type": contentType ?? "application/json",
-    "Content-Length": Buffer.byteLength(text),
+    "Content-Length": bytes.length,
     "Cache-Control": "no-cache, private",
   });
-  res.end(text);
+  res.end(bytes);
 }
 
 function drained(res: ServerResponse, signal: AbortSignal): Promise<void> {

@@ -73,6 +73,15 @@ async function wsSession(
   return { channels, closeCode, protocol: ws.protocol };
 }
 
+/** The non-zero samples of the streaming gauges, by series. */
+function gauges(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^(podrun_streaming_\w+\{[^}]*\}) (\d+)$/gm)) {
+    if (m[1] !== undefined && Number(m[2]) !== 0) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
 function statusOf(r: WsResult): unknown {
   return JSON.parse(r.channels.get(3)?.toString() ?? "null");
 }
@@ -244,11 +253,16 @@ describe("websocket exec and attach", () => {
     );
     const proc = h.backend.processes.at(-1);
     assert.equal(proc?.isClosed, false);
+    assert.deepEqual(gauges(await h.handler.prometheusText()), {
+      'podrun_streaming_connections{subresource="exec"}': 1,
+      'podrun_streaming_sessions{subresource="exec"}': 1,
+    });
     ws.terminate();
     await h.handler.wait();
     assert.equal(proc.isClosed, true);
     assert.equal(h.backend.running, 0);
     assert.equal(h.handler.sessions(), 0);
+    assert.deepEqual(gauges(await h.handler.prometheusText()), {});
   });
 
   test("an exec without a command is rejected with 400 before the upgrade", async () => {
@@ -379,10 +393,15 @@ describe("SPDY exec", () => {
     assert.ok("conn" in d);
     await openExecStreams(d.conn, ["error", "stdout"]);
     const proc = h.backend.processes.at(-1)!;
+    assert.deepEqual(gauges(await h.handler.prometheusText()), {
+      'podrun_streaming_connections{subresource="exec"}': 1,
+      'podrun_streaming_sessions{subresource="exec"}': 1,
+    });
     d.socket.destroy();
     await h.handler.wait();
     assert.equal(proc.isClosed, true);
     assert.equal(h.backend.running, 0);
+    assert.deepEqual(gauges(await h.handler.prometheusText()), {});
   });
 
   test("a client that never opens its streams is given up after the stream creation timeout", async () => {

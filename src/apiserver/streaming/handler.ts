@@ -4,9 +4,10 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { ApiError, type UserInfo } from "../../api/index.js";
 import { SystemClock, TaskGroup, type Clock, type Logger } from "../../util/index.js";
 import type { UpgradeHandler } from "../http/index.js";
+import { gaugeText } from "../metrics/index.js";
 import { ExecStreams, serveSpdyExec, serveWebSocketExec } from "./exec.js";
 import { PortForwardSession } from "./port-forward.js";
-import { parseStreamRequest, type StreamTarget } from "./request.js";
+import { parseStreamRequest, type StreamTarget, type StreamVerb } from "./request.js";
 import { SpdyConnection, type ByteTransport, type SpdyStream } from "./spdy-connection.js";
 import { toApiError } from "./status.js";
 import type { StreamBackend, StreamSession } from "./types.js";
@@ -53,13 +54,19 @@ function resolveStreamingOptions(o: StreamingOptions): ResolvedStreamingOptions 
 
 /**
  * The upgrade handler for `pods/exec`, `pods/attach` and `pods/portforward`, with
- * `sessions()` (streaming connections still being served) and `wait()` (resolves once every
- * one has ended) for tests and shutdown.
+ * `sessions()` (streaming connections still being served), `wait()` (resolves once every
+ * one has ended) for tests and shutdown, and `prometheusText()`: the gauges
+ * `podrun_streaming_connections` (connections being served) and `podrun_streaming_sessions`
+ * (exec/attach sessions open in the runtime, port-forward connections open into pods), by
+ * `subresource`. Both return to 0 once every client has gone and everything was cleaned up.
  */
 export type StreamingUpgradeHandler = UpgradeHandler & {
   sessions(): number;
   wait(): Promise<void>;
+  prometheusText(): Promise<string>;
 };
+
+const SUBRESOURCES: readonly StreamVerb[] = ["attach", "exec", "portforward"];
 
 /** The tokens of a possibly repeated, comma-separated header. */
 function headerTokens(v: string | string[] | undefined): string[] {
@@ -105,6 +112,13 @@ export function createStreamingUpgradeHandler(
     // The protocol was chosen before the upgrade (see serveWebSocket).
     handleProtocols: (_offered, req) => chosenProtocols.get(req) ?? false,
   });
+  // Gauges for /metrics: connections being served, and exec/attach sessions not yet closed.
+  const connections = new Map<StreamVerb, number>(SUBRESOURCES.map((v) => [v, 0]));
+  const openSessions = new Map<StreamVerb, number>(SUBRESOURCES.map((v) => [v, 0]));
+  const portForwards = new Set<PortForwardSession>();
+  const bump = (m: Map<StreamVerb, number>, verb: StreamVerb, by: number): void => {
+    m.set(verb, (m.get(verb) ?? 0) + by);
+  };
   const handler = (req: IncomingMessage, socket: Duplex, head: Buffer, user: UserInfo): void => {
     tasks.spawn("streaming session", () => serve(req, socket, head, user));
   };
@@ -130,6 +144,8 @@ export function createStreamingUpgradeHandler(
       );
       return;
     }
+    const verb = target.verb;
+    bump(connections, verb, 1);
     const log = logger.with({
       pod: `${target.namespace}/${target.pod}`,
       verb: target.verb,
@@ -156,11 +172,58 @@ export function createStreamingUpgradeHandler(
       socket.destroy();
     } finally {
       abort.abort(new Error("session finished"));
+      bump(connections, verb, -1);
     }
   }
 
+  /** Counts `session` as open until its first close() settles. */
+  function tracked(verb: StreamVerb, session: StreamSession): StreamSession {
+    bump(openSessions, verb, 1);
+    let isCounted = true;
+    const t: StreamSession = {
+      resize: (width, height) => {
+        session.resize(width, height);
+      },
+      exitCode: session.exitCode,
+      close: async () => {
+        try {
+          await session.close();
+        } finally {
+          if (isCounted) {
+            isCounted = false;
+            bump(openSessions, verb, -1);
+          }
+        }
+      },
+    };
+    if (session.stdin !== undefined) t.stdin = session.stdin;
+    if (session.stdout !== undefined) t.stdout = session.stdout;
+    if (session.stderr !== undefined) t.stderr = session.stderr;
+    return t;
+  }
+
+  /** A port-forward session, counted while it has connections open into the pod. */
+  function portForwardSession(target: StreamTarget, abort: AbortController, log: Logger) {
+    const pf = new PortForwardSession({
+      backend,
+      namespace: target.namespace,
+      pod: target.pod,
+      allowedPorts: target.ports,
+      signal: abort.signal,
+      logger: log,
+    });
+    portForwards.add(pf);
+    return {
+      pf,
+      wait: async () => {
+        await pf.wait();
+        portForwards.delete(pf);
+      },
+    };
+  }
+
   /** Starts the exec or attach session, before the upgrade is answered. */
-  function startSession(target: StreamTarget, signal: AbortSignal): Promise<StreamSession> {
+  async function startSession(target: StreamTarget, signal: AbortSignal): Promise<StreamSession> {
     const base = {
       namespace: target.namespace,
       pod: target.pod,
@@ -171,9 +234,11 @@ export function createStreamingUpgradeHandler(
       tty: target.tty,
       signal,
     };
-    return target.verb === "exec"
-      ? backend.exec({ ...base, command: target.command })
-      : backend.attach(base);
+    const session =
+      target.verb === "exec"
+        ? await backend.exec({ ...base, command: target.command })
+        : await backend.attach(base);
+    return tracked(target.verb, session);
   }
 
   async function serveWebSocket(
@@ -248,14 +313,7 @@ export function createStreamingUpgradeHandler(
         ws.close(1000);
       },
     };
-    const pf = new PortForwardSession({
-      backend,
-      namespace: target.namespace,
-      pod: target.pod,
-      allowedPorts: target.ports,
-      signal: abort.signal,
-      logger: log,
-    });
+    const { pf, wait } = portForwardSession(target, abort, log);
     const conn = new SpdyConnection({
       transport,
       role: "server",
@@ -277,7 +335,7 @@ export function createStreamingUpgradeHandler(
       });
     });
     conn.transportClosed();
-    await pf.wait();
+    await wait();
   }
 
   /** For port-forward: answers the upgrade with the pod's error if the backend rejects it. */
@@ -338,17 +396,8 @@ export function createStreamingUpgradeHandler(
     log.debug("spdy stream started", { protocol });
     let onStream: (s: SpdyStream) => void;
     const execStreams = session === undefined ? undefined : new ExecStreams(target);
-    const pf =
-      session === undefined
-        ? new PortForwardSession({
-            backend,
-            namespace: target.namespace,
-            pod: target.pod,
-            allowedPorts: target.ports,
-            signal: abort.signal,
-            logger: log,
-          })
-        : undefined;
+    const forward = session === undefined ? portForwardSession(target, abort, log) : undefined;
+    const pf = forward?.pf;
     if (execStreams !== undefined) {
       onStream = (s) => {
         execStreams.add(s);
@@ -400,7 +449,7 @@ export function createStreamingUpgradeHandler(
       return;
     }
     await conn.closed;
-    await pf?.wait();
+    await forward?.wait();
   }
 
   async function closeGracefully(socket: Duplex, conn: SpdyConnection): Promise<void> {
@@ -418,8 +467,33 @@ export function createStreamingUpgradeHandler(
     socket.destroy();
   }
 
+  const prometheusText = (): Promise<string> => {
+    const sessions = new Map(openSessions);
+    let forwards = 0;
+    for (const pf of portForwards) forwards += pf.active;
+    sessions.set("portforward", forwards);
+    const samples = (m: Map<StreamVerb, number>) =>
+      SUBRESOURCES.map((v) => ({
+        labels: [["subresource", v]] as const,
+        value: m.get(v) ?? 0,
+      }));
+    return Promise.resolve(
+      gaugeText(
+        "podrun_streaming_connections",
+        "Exec, attach and port-forward connections the API server is serving.",
+        samples(connections),
+      ) +
+        gaugeText(
+          "podrun_streaming_sessions",
+          "Exec and attach sessions open in the container runtime, and port-forward connections open into pods.",
+          samples(sessions),
+        ),
+    );
+  };
+
   return Object.assign(handler, {
     sessions: () => tasks.size,
     wait: () => tasks.wait(),
+    prometheusText,
   });
 }

@@ -340,6 +340,44 @@ const EVENT_COLUMNS = [
   col("Name", NAME_DESC, { format: "name", priority: 1 }),
 ];
 
+interface BindingShape {
+  roleRef?: { kind?: string; name?: string };
+  subjects?: { kind?: string; name?: string; namespace?: string }[];
+}
+
+/** RoleBinding and ClusterRoleBinding rows: `Role` is `<kind>/<name>`, subjects in wide output. */
+const BINDING_PRINTING: Printing = {
+  columns: [
+    nameCol,
+    col("Role", "RoleRef is the Role or ClusterRole the binding grants."),
+    ageCol,
+    col("Users", "Users in the binding", { priority: 1 }),
+    col("Groups", "Groups in the binding", { priority: 1 }),
+    col("ServiceAccounts", "ServiceAccounts in the binding", { priority: 1 }),
+  ],
+  print: (o, now) => {
+    const b = o as KubeObject & BindingShape;
+    const subjects = b.subjects ?? [];
+    const names = (kind: string): string =>
+      subjects
+        .filter((x) => x.kind === kind)
+        .map((x) =>
+          kind === "ServiceAccount" ? `${x.namespace ?? ""}/${x.name ?? ""}` : (x.name ?? ""),
+        )
+        .join(", ");
+    return {
+      cells: [
+        o.metadata.name ?? "",
+        `${b.roleRef?.kind ?? ""}/${b.roleRef?.name ?? ""}`,
+        age(o, now),
+        names("User"),
+        names("Group"),
+        names("ServiceAccount"),
+      ],
+    };
+  },
+};
+
 const PRINTERS: Record<string, Printing> = {
   "/pods": { columns: POD_COLUMNS, print: (o, now) => printPod(o as Pod, now) },
   "/namespaces": {
@@ -513,6 +551,8 @@ const PRINTERS: Record<string, Printing> = {
       cells: [o.metadata.name ?? "", (o as Lease).spec?.holderIdentity ?? "", age(o, now)],
     }),
   },
+  "rbac.authorization.k8s.io/rolebindings": BINDING_PRINTING,
+  "rbac.authorization.k8s.io/clusterrolebindings": BINDING_PRINTING,
 };
 
 const DEFAULT_PRINTING: Printing = {
