@@ -136,6 +136,7 @@ message ServiceSpec {
   optional string externalTrafficPolicy = 11;
   optional int32 healthCheckNodePort = 12;
   optional bool publishNotReadyAddresses = 13;
+  optional SessionAffinityConfig sessionAffinityConfig = 14;
   optional string ipFamilyPolicy = 17;
   repeated string clusterIPs = 18;
   repeated string ipFamilies = 19;
@@ -143,6 +144,12 @@ message ServiceSpec {
   optional string loadBalancerClass = 21;
   optional string internalTrafficPolicy = 22;
   optional string trafficDistribution = 23;
+}
+message SessionAffinityConfig {
+  optional ClientIPConfig clientIP = 1;
+}
+message ClientIPConfig {
+  optional int32 timeoutSeconds = 1;
 }
 message ServicePort {
   optional string name = 1;

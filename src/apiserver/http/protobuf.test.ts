@@ -119,6 +119,8 @@ test("KA-PB-1 decodes a Service with an IntOrString targetPort", () => {
       ],
       selector: { app: "svc" },
       type: "ClusterIP",
+      sessionAffinity: "ClientIP",
+      sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
     },
   });
   assert.deepEqual(decodeProtobufObject(envelope("v1", "Service", raw)), {
@@ -132,6 +134,8 @@ test("KA-PB-1 decodes a Service with an IntOrString targetPort", () => {
       ],
       selector: { app: "svc" },
       type: "ClusterIP",
+      sessionAffinity: "ClientIP",
+      sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
     },
   });
 });
