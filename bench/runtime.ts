@@ -16,7 +16,7 @@ import { RuncRuntime } from "../src/runtime/index.js";
 import type { ContainerConfig, SandboxConfig, SandboxId } from "../src/runtime/index.js";
 import { hostXattrSetter } from "../src/runtime/images/index.js";
 import { unpackLayer } from "../src/runtime/images/unpack.js";
-import { nullLogger } from "../src/util/index.js";
+import { nullLogger, type LogFields, type Logger } from "../src/util/index.js";
 import { fmtMs, nowMs, quantile, renderTable, tempDir, verdict, type ResultRow } from "./lib.js";
 import {
   BUSYBOX_REF,
@@ -37,6 +37,35 @@ const UNPACK_RUNS = QUICK ? 1 : 3;
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 const rows: ResultRow[] = [];
+
+/** Step end times of each runPodSandbox (the runtime's "sandbox start steps" debug line). */
+const sandboxSteps: Record<string, number>[] = [];
+
+/** A logger that keeps only the runtime's per-step timings. */
+const stepLogger: Logger = {
+  ...nullLogger,
+  debug: (msg: string, fields?: LogFields) => {
+    if (msg === "sandbox start steps" && typeof fields?.["ms"] === "object")
+      sandboxSteps.push(fields["ms"] as Record<string, number>);
+  },
+  with: () => stepLogger,
+};
+
+/** p50 of each step's end time (ms after runPodSandbox began) over the recorded runs. */
+function stepSummary(runs: readonly Record<string, number>[]): string {
+  const names = [...new Set(runs.flatMap((r) => Object.keys(r)))];
+  return names
+    .map(
+      (n) =>
+        `${n} ${fmtMs(
+          p(
+            runs.map((r) => r[n] ?? 0),
+            0.5,
+          ),
+        )}`,
+    )
+    .join(", ");
+}
 
 function log(msg: string): void {
   console.error(`[bench] ${msg}`);
@@ -75,7 +104,7 @@ async function makeEnv(): Promise<Env> {
     hostNetns: netns.path,
     pauseImage: PAUSE_REF,
     layers: images,
-    logger: nullLogger,
+    logger: stepLogger,
   });
   await runtime.init();
   const baseline = new RuncBaseline({
@@ -172,6 +201,8 @@ async function benchPod(env: Env): Promise<void> {
       baseStop.push(b2 - b1);
     }
   }
+  log(`sandbox steps (end, p50): ${stepSummary(sandboxSteps.slice(2))}`);
+  sandboxSteps.length = 0;
   const s50 = p(start, 0.5);
   const bs50 = p(baseStart, 0.5);
   const st50 = p(stop, 0.5);
@@ -216,6 +247,8 @@ async function benchMany(env: Env): Promise<void> {
     names.map((n) => rt.runPodSandbox(sandboxConfig(env, n))),
   );
   const startMs = nowMs() - t0;
+  log(`sandbox steps (end, p50 of ${String(MANY)}): ${stepSummary(sandboxSteps)}`);
+  sandboxSteps.length = 0;
   t0 = nowMs();
   await Promise.all(ids.map((id) => rt.stopPodSandbox(id).then(() => rt.removePodSandbox(id))));
   const stopMs = nowMs() - t0;

@@ -50,7 +50,10 @@ export async function reset(config: NodeConfig): Promise<number> {
       logger.error("could not unmount", { mount: m, err });
     });
   }
-  await runNft("nft", "add table ip podrun\ndelete table ip podrun\n").catch((err: unknown) => {
+  // `podrun` is the proxy's table, `podrun-cni` the pod subnet's masquerade rule (runtime).
+  const tables = "add table ip podrun\ndelete table ip podrun\n";
+  const cniTable = "add table ip podrun-cni\ndelete table ip podrun-cni\n";
+  await runNft("nft", tables + cniTable).catch((err: unknown) => {
     logger.warn("could not remove the proxy table", { err });
   });
   await removeBridge(config.bridgeName);

@@ -118,6 +118,11 @@ export interface ContainerConfig {
   user?: { uid: number; gid: number; additionalGids?: number[] };
   /** Image `User` string to resolve when `user` is unset (`1000`, `nobody`, `1000:1000`). */
   imageUser?: string;
+  /**
+   * Group ids the process gets on top of its user's own groups (CRI `SupplementalGroups`: the
+   * pod's fsGroup and supplementalGroups), whichever way the user was chosen.
+   */
+  supplementalGroups?: number[];
   mounts: Mount[];
   /** Absolute path of the CRI-format log file for this instance (PL-LOG-1). */
   logPath: string;

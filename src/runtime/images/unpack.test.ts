@@ -163,6 +163,41 @@ describe("unpackLayer", () => {
     assert.equal(got.trim(), "y");
   });
 
+  test("keeps extended attributes from PAX headers, except overlayfs' own", async () => {
+    const tar = await makeTar([
+      { name: "d/", type: "directory", pax: { "SCHILY.xattr.user.dir": "on a dir" } },
+      {
+        name: "d/f",
+        content: "data",
+        pax: {
+          "SCHILY.xattr.user.note": '0xnot-hex, "quoted" ünïcode',
+          "SCHILY.xattr.trusted.overlay.redirect": "/elsewhere",
+          "SCHILY.xattr.trusted.overlay.opaque": "y",
+        },
+      },
+      { name: "plain", content: "no xattrs" },
+    ]);
+    const s = await setup(tar, "gzip");
+    await unpackLayer(s.blob, s.dest, { setXattr: s.setXattr });
+    assert.deepEqual(s.xattrs, [
+      { path: join(s.dest, "d"), name: "user.dir", value: "on a dir" },
+      { path: join(s.dest, "d/f"), name: "user.note", value: '0xnot-hex, "quoted" ünïcode' },
+    ]);
+    assert.equal(await readFile(join(s.dest, "d/f"), "utf8"), "data");
+
+    // The host setter writes them byte for byte on the real file system.
+    const real = await setup(tar);
+    await unpackLayer(real.blob, real.dest, { setXattr: hostXattrSetter() });
+    const got = await run("python3", [
+      "-c",
+      "import os,sys; print(os.getxattr(sys.argv[1], 'user.note').hex()); print(sorted(os.listxattr(sys.argv[1])))",
+      join(real.dest, "d/f"),
+    ]);
+    const [hex, names] = got.trim().split("\n");
+    assert.equal(Buffer.from(hex ?? "", "hex").toString(), '0xnot-hex, "quoted" ünïcode');
+    assert.equal(names, "['user.note']");
+  });
+
   test("reads zstd-compressed layers", async () => {
     const tar = await makeTar([{ name: "hello", content: "zstd works" }]);
     const s = await setup(tar, "zstd");
@@ -234,6 +269,20 @@ describe("unpackLayer", () => {
       );
       await assert.rejects(lstat("/etc/podrun-unpack-test"));
       assert.ok(s);
+    });
+
+    test("a directory already written into, replaced by a symlink, then written through", async () => {
+      const s = await assertRefused(
+        [
+          { name: "a/", type: "directory" },
+          { name: "a/b/", type: "directory" },
+          { name: "a/b/x", content: "fine" },
+          { name: "a", type: "symlink", linkname: "../etc" },
+          { name: "a/b/y", content: "evil" },
+        ],
+        "a/b/y",
+      );
+      assert.equal(await readlink(join(s.dest, "a")), "../etc");
     });
 
     test("a whiteout through a symlink", async () => {

@@ -4,21 +4,27 @@
  * refusing every entry that would land outside the directory.
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import {
+  chmodSync,
+  closeSync,
   constants,
-  link,
-  lchown,
-  lstat,
-  lutimes,
-  mkdir,
-  open,
-  rm,
-  symlink,
-  unlink,
-  chmod,
-  utimes,
-} from "node:fs/promises";
+  createReadStream,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeSync,
+} from "node:fs";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -48,6 +54,12 @@ export interface UnpackResult {
 
 const WHITEOUT_PREFIX = ".wh.";
 const OPAQUE_WHITEOUT = ".wh..wh..opq";
+/** PAX header keys carrying extended attributes (GNU tar, Docker, BuildKit). */
+const PAX_XATTR_PREFIX = "SCHILY.xattr.";
+/** overlayfs control attributes: a layer expresses these only through whiteouts. */
+const OVERLAY_XATTR_PREFIX = "trusted.overlay.";
+/** Read and decompression chunk size: fewer, larger writes per file. */
+const CHUNK_BYTES = 256 * 1024;
 
 type Compression = "gzip" | "zstd" | "none";
 
@@ -93,7 +105,7 @@ function zstdDecompressor(): Transform {
 function decompressor(c: Compression): Transform {
   switch (c) {
     case "gzip":
-      return createGunzip();
+      return createGunzip({ chunkSize: CHUNK_BYTES });
     case "zstd":
       return zstdDecompressor();
     case "none":
@@ -117,59 +129,9 @@ export function entryComponents(name: string, entryName = name): string[] {
   return parts;
 }
 
-/**
- * Walks `parts` below `root` without following symlinks: every component must be a real
- * directory. With `create`, missing directories are made (0755, as tar does for implicit
- * parents); without it, a missing one yields undefined.
- */
-async function resolveDirs(
-  root: string,
-  parts: readonly string[],
-  entryName: string,
-  create: boolean,
-): Promise<string | undefined> {
-  let cur = root;
-  for (const p of parts) {
-    cur = join(cur, p);
-    let st;
-    try {
-      st = await lstat(cur);
-    } catch (err) {
-      if (!isErrno(err, "ENOENT")) throw err;
-      if (!create) return undefined;
-      await mkdir(cur, { mode: 0o755 });
-      continue;
-    }
-    if (st.isSymbolicLink()) throw unsafe(entryName, `parent ${p} is a symlink`);
-    if (!st.isDirectory()) throw unsafe(entryName, `parent ${p} is not a directory`);
-  }
-  return cur;
-}
-
-/** Removes whatever is at `path` (never following a symlink). Returns true if a directory was kept. */
-async function clearTarget(path: string, keepDir: boolean): Promise<boolean> {
-  let st;
-  try {
-    st = await lstat(path);
-  } catch (err) {
-    if (isErrno(err, "ENOENT")) return false;
-    throw err;
-  }
-  if (st.isDirectory()) {
-    if (keepDir) return true;
-    await rm(path, { recursive: true, force: true });
-  } else {
-    await unlink(path);
-  }
-  return false;
-}
-
-async function writeAll(fh: Awaited<ReturnType<typeof open>>, chunk: Buffer): Promise<void> {
+function writeAllSync(fd: number, chunk: Buffer): void {
   let off = 0;
-  while (off < chunk.length) {
-    const { bytesWritten } = await fh.write(chunk, off);
-    off += bytesWritten;
-  }
+  while (off < chunk.length) off += writeSync(fd, chunk, off);
 }
 
 /** A tar header as tar-stream delivers it; fields may be null at run time despite its types. */
@@ -191,14 +153,108 @@ interface DirMeta {
   mtime: Date;
 }
 
+/**
+ * Writes the entries of one layer. File system calls are synchronous: the entries are applied
+ * one after another anyway, and a thread-pool round trip per call cost several times the call
+ * itself (open, write, chown, chmod, utimes, close for every file). The event loop is held for
+ * one call at a time, at most one write of {@link CHUNK_BYTES}.
+ */
 class LayerWriter {
   readonly #root: string;
   readonly #setXattr: XattrSetter;
   readonly #dirs: DirMeta[] = [];
+  /**
+   * Directories below the root already checked (by lstat, or made by us) to be real
+   * directories. Only this writer changes the tree, and every removal goes through
+   * #clearTarget, which forgets the removed path and everything below it.
+   */
+  readonly #verified = new Set<string>();
+  /** New files are already owned by 0:0 (we are root and the root has no setgid bit). */
+  readonly #isCreatedRootOwned: boolean;
 
   constructor(root: string, setXattr: XattrSetter) {
     this.#root = root;
     this.#setXattr = setXattr;
+    const st = lstatSync(root);
+    this.#isCreatedRootOwned =
+      process.geteuid?.() === 0 && process.getegid?.() === 0 && (st.mode & 0o2000) === 0;
+  }
+
+  /**
+   * Walks `parts` below the root without following symlinks: every component must be a real
+   * directory. With `create`, missing directories are made (0755, as tar does for implicit
+   * parents); without it, a missing one yields undefined.
+   */
+  #resolveDirs(parts: readonly string[], entryName: string, create: boolean): string | undefined {
+    let cur = this.#root;
+    for (const p of parts) {
+      cur = `${cur}/${p}`;
+      if (this.#verified.has(cur)) continue;
+      let st;
+      try {
+        st = lstatSync(cur);
+      } catch (err) {
+        if (!isErrno(err, "ENOENT")) throw err;
+        if (!create) return undefined;
+        mkdirSync(cur, { mode: 0o755 });
+        this.#verified.add(cur);
+        continue;
+      }
+      if (st.isSymbolicLink()) throw unsafe(entryName, `parent ${p} is a symlink`);
+      if (!st.isDirectory()) throw unsafe(entryName, `parent ${p} is not a directory`);
+      this.#verified.add(cur);
+    }
+    return cur;
+  }
+
+  /** Removes whatever is at `path` (never following a symlink). Returns true if a directory was kept. */
+  #clearTarget(path: string, keepDir: boolean): boolean {
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) return false;
+      throw err;
+    }
+    if (st.isDirectory()) {
+      if (keepDir) return true;
+      rmSync(path, { recursive: true, force: true });
+      const below = `${path}/`;
+      this.#verified.delete(path);
+      for (const d of this.#verified) if (d.startsWith(below)) this.#verified.delete(d);
+    } else {
+      unlinkSync(path);
+    }
+    return false;
+  }
+
+  /** Creates `path` exclusively, never through a symlink; whatever was there is replaced. */
+  #createFile(path: string): number {
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+    try {
+      return openSync(path, flags, 0o600);
+    } catch (err) {
+      if (!isErrno(err, "EEXIST")) throw err;
+    }
+    this.#clearTarget(path, false);
+    return openSync(path, flags, 0o600);
+  }
+
+  /** Applies the entry's `SCHILY.xattr.*` PAX records to `path` (not following a symlink). */
+  async #applyXattrs(path: string, header: EntryHeader): Promise<void> {
+    // tar-stream puts the entry's PAX records on the header; its typings do not declare them.
+    const pax = (header as { pax?: Record<string, unknown> | null }).pax;
+    if (pax === undefined || pax === null) return;
+    for (const [key, value] of Object.entries(pax)) {
+      if (!key.startsWith(PAX_XATTR_PREFIX) || typeof value !== "string") continue;
+      const name = key.slice(PAX_XATTR_PREFIX.length);
+      // overlayfs would act on these (opaque, redirect, metacopy); a layer may only say
+      // "opaque" through a whiteout. A value tar-stream could not decode as UTF-8 cannot be
+      // restored byte for byte and is left out rather than written altered.
+      if (name === "" || name.startsWith(OVERLAY_XATTR_PREFIX) || value.includes("\uFFFD"))
+        continue;
+      await this.#setXattr(path, name, value);
+    }
   }
 
   async entry(header: EntryHeader, body: EntryBody): Promise<void> {
@@ -216,7 +272,7 @@ class LayerWriter {
       body.resume();
       return;
     }
-    const parent = await resolveDirs(this.#root, parts.slice(0, -1), name, true);
+    const parent = this.#resolveDirs(parts.slice(0, -1), name, true);
     if (parent === undefined) throw unsafe(name, "parent missing");
 
     // OCI whiteouts become overlayfs whiteouts: an opaque marker on the directory, or a
@@ -231,47 +287,46 @@ class LayerWriter {
       const hidden = base.slice(WHITEOUT_PREFIX.length);
       if (hidden === "" || hidden === "." || hidden === "..") throw unsafe(name, "bad whiteout");
       const target = join(parent, hidden);
-      await clearTarget(target, false);
+      this.#clearTarget(target, false);
       await mknod(["-m", "0", target, "c", "0", "0"]);
       return;
     }
 
-    const path = join(parent, base);
+    const path = `${parent}/${base}`;
     switch (type) {
       case "file":
       case "contiguous-file": {
-        await clearTarget(path, false);
-        const fh = await open(
-          path,
-          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-          0o600,
-        );
+        const fd = this.#createFile(path);
         try {
-          for await (const chunk of body) await writeAll(fh, chunk as Buffer);
+          for await (const chunk of body) writeAllSync(fd, chunk as Buffer);
           // chown before chmod: chown clears setuid/setgid bits.
-          await fh.chown(uid, gid);
-          await fh.chmod(mode);
-          await fh.utimes(mtime, mtime);
+          if (!(this.#isCreatedRootOwned && uid === 0 && gid === 0)) fchownSync(fd, uid, gid);
+          fchmodSync(fd, mode);
+          futimesSync(fd, mtime, mtime);
         } finally {
-          await fh.close();
+          closeSync(fd);
         }
+        await this.#applyXattrs(path, header);
         return;
       }
       case "directory": {
         body.resume();
-        const kept = await clearTarget(path, true);
-        if (!kept) await mkdir(path, { mode: 0o700 });
+        const kept = this.#clearTarget(path, true);
+        if (!kept) mkdirSync(path, { mode: 0o700 });
+        this.#verified.add(path);
         // Directory metadata is applied at the end: creating children changes the mtime.
         this.#dirs.push({ parts, name, uid, gid, mode, mtime });
+        await this.#applyXattrs(path, header);
         return;
       }
       case "symlink": {
         body.resume();
-        await clearTarget(path, false);
+        this.#clearTarget(path, false);
         // The target is stored verbatim: it is only ever resolved inside the container.
-        await symlink(header.linkname ?? "", path);
-        await lchown(path, uid, gid);
-        await lutimes(path, mtime, mtime);
+        symlinkSync(header.linkname ?? "", path);
+        lchownSync(path, uid, gid);
+        lutimesSync(path, mtime, mtime);
+        await this.#applyXattrs(path, header);
         return;
       }
       case "link": {
@@ -280,13 +335,13 @@ class LayerWriter {
         const targetParts = entryComponents(linkname, name);
         const targetBase = targetParts[targetParts.length - 1];
         if (targetBase === undefined) throw unsafe(name, "hard link to the layer root");
-        const targetDir = await resolveDirs(this.#root, targetParts.slice(0, -1), name, false);
+        const targetDir = this.#resolveDirs(targetParts.slice(0, -1), name, false);
         if (targetDir === undefined)
           throw unsafe(name, `hard link target ${linkname} not in layer`);
-        const target = join(targetDir, targetBase);
+        const target = `${targetDir}/${targetBase}`;
         let st;
         try {
-          st = await lstat(target);
+          st = lstatSync(target);
         } catch (err) {
           if (isErrno(err, "ENOENT"))
             throw unsafe(name, `hard link target ${linkname} not in layer`);
@@ -294,23 +349,24 @@ class LayerWriter {
         }
         if (st.isDirectory()) throw unsafe(name, "hard link to a directory");
         if (target === path) return;
-        await clearTarget(path, false);
+        this.#clearTarget(path, false);
         // link(2) does not follow a symlink target, so the new name stays inside the layer.
-        await link(target, path);
+        linkSync(target, path);
         return;
       }
       case "character-device":
       case "block-device":
       case "fifo": {
         body.resume();
-        await clearTarget(path, false);
+        this.#clearTarget(path, false);
         const kind = type === "fifo" ? ["p"] : [type === "block-device" ? "b" : "c"];
         const nums =
           type === "fifo" ? [] : [String(header.devmajor ?? 0), String(header.devminor ?? 0)];
         await mknod(["-m", (mode & 0o777).toString(8), path, ...kind, ...nums]);
-        await lchown(path, uid, gid);
-        if ((mode & 0o7000) !== 0) await chmod(path, mode);
-        await lutimes(path, mtime, mtime);
+        lchownSync(path, uid, gid);
+        if ((mode & 0o7000) !== 0) chmodSync(path, mode);
+        lutimesSync(path, mtime, mtime);
+        await this.#applyXattrs(path, header);
         return;
       }
       default:
@@ -321,17 +377,20 @@ class LayerWriter {
   }
 
   /** Applies directory owners, modes and mtimes, re-resolving each path without symlinks. */
-  async finish(): Promise<void> {
+  finish(): void {
     for (const d of this.#dirs.reverse()) {
-      const path = await resolveDirs(this.#root, d.parts, d.name, false).catch((err: unknown) => {
+      let path;
+      try {
+        path = this.#resolveDirs(d.parts, d.name, false);
+      } catch (err) {
         // A later entry replaced a parent (e.g. by a symlink); that directory is gone.
-        if (isRuntimeError(err, "Failed")) return undefined;
+        if (isRuntimeError(err, "Failed")) continue;
         throw err;
-      });
+      }
       if (path === undefined) continue;
-      await lchown(path, d.uid, d.gid);
-      await chmod(path, d.mode);
-      await utimes(path, d.mtime, d.mtime);
+      lchownSync(path, d.uid, d.gid);
+      chmodSync(path, d.mode);
+      utimesSync(path, d.mtime, d.mtime);
     }
   }
 }
@@ -339,8 +398,9 @@ class LayerWriter {
 /**
  * Unpacks the layer blob at `blobPath` into the existing, empty directory `destDir`.
  * Compression is detected from the magic bytes (gzip, zstd, or none). Whiteouts become
- * overlayfs whiteouts; owners, modes (incl. setuid), mtimes, symlinks, hard links and device
- * nodes are kept. Any entry that would land outside `destDir` — absolute, `..`, written through
+ * overlayfs whiteouts; owners, modes (incl. setuid), mtimes, symlinks, hard links, device
+ * nodes and extended attributes (PAX `SCHILY.xattr.*`, except overlayfs' own `trusted.overlay.*`)
+ * are kept. Any entry that would land outside `destDir` — absolute, `..`, written through
  * a symlink, or hard-linked to something outside — fails the whole unpack with RuntimeError
  * Failed naming the entry; a diffID mismatch fails the same way. On failure `destDir` holds
  * partial content: callers unpack into a temp dir and discard it. Must not run concurrently
@@ -365,7 +425,7 @@ export async function unpackLayer(
   const writer = new LayerWriter(destDir, opts.setXattr);
   let pipeErr: unknown;
   const piped = pipeline(
-    createReadStream(blobPath),
+    createReadStream(blobPath, { highWaterMark: CHUNK_BYTES }),
     decompressor(compression),
     tap,
     extract,
@@ -404,7 +464,7 @@ export async function unpackLayer(
     opts.signal?.throwIfAborted();
     throw new RuntimeError("Failed", `unpack layer: ${compression} stream`, { cause: pipeErr });
   }
-  await writer.finish();
+  writer.finish();
   const diffId = `sha256:${hash.digest("hex")}`;
   if (opts.expectedDiffId !== undefined && diffId !== opts.expectedDiffId) {
     throw new RuntimeError(

@@ -54,7 +54,17 @@ export function hostXattrSetter(pathEnv = "/usr/sbin:/usr/bin:/sbin:/bin"): Xatt
   const choose = async (): Promise<XattrSetter> => {
     const setfattr = await findProgram("setfattr", pathEnv);
     if (setfattr !== undefined) {
-      return (path, name, value) => run(setfattr, ["-h", "-n", name, "-v", value, "--", path]);
+      // Hex, because setfattr reads a value starting with 0x, 0s or a quote as an encoding.
+      return (path, name, value) =>
+        run(setfattr, [
+          "-h",
+          "-n",
+          name,
+          "-v",
+          `0x${Buffer.from(value).toString("hex")}`,
+          "--",
+          path,
+        ]);
     }
     const python = await findProgram("python3", pathEnv);
     if (python !== undefined) {

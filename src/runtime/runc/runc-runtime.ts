@@ -116,6 +116,11 @@ interface SandboxMeta {
   utsPath?: string;
   shmPath?: string;
   pausePid: number;
+  /**
+   * True once the network was released (CNI DEL succeeded) and the namespace pins and shm
+   * unmounted; a sandbox is never started again, so later stop/remove calls skip that work.
+   */
+  isTornDown?: boolean;
 }
 
 /** Persisted container metadata (one JSON file per container instance). */
@@ -164,6 +169,8 @@ export class RuncRuntime implements RuntimeService {
   #minOomScoreAdj = -1000;
   #watcher: FSWatcher | undefined;
   #ready: Promise<void> | undefined;
+  /** The pod subnet's masquerade rule, installed before the first pod network is attached. */
+  #masquerade: Promise<void> | undefined;
 
   constructor(opts: RuncRuntimeOptions) {
     this.#o = resolveRuncRuntimeOptions(opts);
@@ -257,10 +264,11 @@ export class RuncRuntime implements RuntimeService {
   // Sandboxes
 
   /**
-   * Creates a sandbox: Step 1 pins fresh net/IPC/UTS namespaces (one `unshare`), makes the
-   * pod cgroup and mounts the pause rootfs; Step 2 runs CNI ADD and creates the pause container
-   * through conmon in parallel; Step 3 starts the pause; Step 4 persists the metadata. Any
-   * failure tears down what was made and throws.
+   * Creates a sandbox: Step 1 pins fresh net/IPC/UTS namespaces and mounts the pod's shm (one
+   * `unshare` running `mount`), makes the pod cgroup and prepares the pause rootfs; Step 2
+   * writes the pause's config.json; Step 3 runs CNI ADD while conmon creates the pause and
+   * `runc start` starts it; Step 4 persists the metadata. Any failure tears down what was made
+   * and throws. The time of each step is logged at debug level ("sandbox started").
    */
   async runPodSandbox(config: SandboxConfig, opts: CallOptions = {}): Promise<SandboxId> {
     await this.init();
@@ -269,6 +277,7 @@ export class RuncRuntime implements RuntimeService {
     const dir = this.#sandboxDir(id);
     const nsDir = this.#nsDir(id);
     const cgroupPath = this.#podCgroup(config.cgroupParent);
+    const steps = new StepTimer(this.#o.clock);
     const meta: SandboxMeta = {
       id,
       config,
@@ -295,9 +304,9 @@ export class RuncRuntime implements RuntimeService {
         (p): p is string => p?.startsWith(nsDir) === true,
       );
       const [, , pause] = await Promise.all([
-        this.#pinNamespaces(nsDir, meta, pins, signal),
-        this.#cg.ensurePod(cgroupPath, config.podResources),
-        this.#prepareRootfs(dir, this.#o.pauseImage, signal),
+        steps.time("pins", this.#pinNamespaces(nsDir, meta, pins, signal)),
+        steps.time("cgroup", this.#cg.ensurePod(cgroupPath, config.podResources)),
+        steps.time("rootfs", this.#preparePauseRootfs(dir, signal)),
       ]);
       // Step 2.
       const image = pause.image;
@@ -328,25 +337,36 @@ export class RuncRuntime implements RuntimeService {
         ...(config.sysctls === undefined ? {} : { sysctls: config.sysctls }),
       });
       await writeFile(join(dir, "bundle", "config.json"), JSON.stringify(spec));
-      const [netResult, created] = await Promise.all([
+      // Step 3. The pause does not need its network to start, so it starts while CNI runs.
+      // Both branches finish before a failure is thrown, so teardown never races a CNI ADD.
+      const [netResult] = await bothOrThrow(
+        steps.time(
+          "cni",
+          (async () => {
+            if (config.hostNetwork || meta.netnsPath === undefined) return [];
+            await this.#ensureMasquerade(signal);
+            cniAdded = true;
+            return (await this.#cni.add(id, meta.netnsPath, config.portMappings, signal)).ips;
+          })(),
+        ),
         (async () => {
-          if (config.hostNetwork || meta.netnsPath === undefined) return [];
-          cniAdded = true;
-          return (await this.#cni.add(id, meta.netnsPath, config.portMappings, signal)).ips;
+          const created = await steps.time(
+            "create",
+            this.#conmonCreate(id, join(dir, "bundle"), join(dir, "pause.log"), false, false),
+          );
+          if (created.error !== undefined) {
+            throw new RuntimeError("Failed", `create sandbox infra container: ${created.error}`);
+          }
+          meta.pausePid = created.pid;
+          await steps.time("start", this.#runc(["start", id], signal));
         })(),
-        this.#conmonCreate(id, join(dir, "bundle"), join(dir, "pause.log"), false, false),
-      ]);
+      );
       meta.ips = netResult;
-      if (created.error !== undefined) {
-        throw new RuntimeError("Failed", `create sandbox infra container: ${created.error}`);
-      }
-      meta.pausePid = created.pid;
-      // Step 3.
-      await this.#runc(["start", id], signal);
       // Step 4.
       await writeJsonAtomic(join(dir, "meta.json"), meta);
       this.#sandboxes.set(id, meta);
       this.#log.info("sandbox started", { sandbox: id, name: config.name, ips: meta.ips });
+      this.#log.debug("sandbox start steps", { sandbox: id, ms: steps.result() });
       return id;
     } catch (err) {
       await this.#teardownSandbox(meta, cniAdded)
@@ -357,6 +377,15 @@ export class RuncRuntime implements RuntimeService {
         });
       throw err;
     }
+  }
+
+  /** Installs the masquerade rule once; a failure is retried by the next sandbox. */
+  async #ensureMasquerade(signal: AbortSignal | undefined): Promise<void> {
+    this.#masquerade ??= this.#cni.ensureMasquerade(signal).catch((err: unknown) => {
+      this.#masquerade = undefined;
+      throw new RuntimeError("Failed", "install the pod network masquerade rule", { cause: err });
+    });
+    await this.#masquerade;
   }
 
   #clampOom(adj: number): number {
@@ -370,6 +399,11 @@ export class RuncRuntime implements RuntimeService {
     return p === root || p.startsWith(`${root}/`) ? p : `${root}/${p}`;
   }
 
+  /**
+   * Pins fresh namespaces with one `unshare --net=FILE …`, which then runs `mount` for the
+   * shm tmpfs. `mount` runs in the new net/IPC/UTS namespaces but in our mount namespace, so the
+   * tmpfs lands on the host like the pins. Two programs instead of `sh` + `mount` + `unshare`.
+   */
   async #pinNamespaces(
     nsDir: string,
     meta: SandboxMeta,
@@ -377,25 +411,46 @@ export class RuncRuntime implements RuntimeService {
     signal: AbortSignal | undefined,
   ): Promise<void> {
     await mkdir(nsDir, { recursive: true });
-    await Promise.all(
-      [...pins, ...(meta.shmPath === undefined ? [] : [])].map((p) => writeFile(p, "")),
-    );
-    const script: string[] = [];
-    const args: string[] = [];
-    if (meta.shmPath !== undefined) {
-      await mkdir(meta.shmPath, { recursive: true });
-      script.push(`mount -t tmpfs -o nosuid,nodev,noexec,mode=1777,size=65536k shm "$1"`);
-      args.push(meta.shmPath);
-    }
-    if (pins.length > 0) {
-      const flags = pins.map((p) => {
-        const kind = p.endsWith("/net") ? "net" : p.endsWith("/ipc") ? "ipc" : "uts";
-        return `--${kind}=${p}`;
-      });
-      script.push(`exec unshare ${flags.join(" ")} true`);
-    }
-    if (script.length === 0) return;
-    await runCommand("sh", ["-ec", script.join("\n"), "sh", ...args], signal ? { signal } : {});
+    await Promise.all([
+      ...pins.map((p) => writeFile(p, "")),
+      meta.shmPath === undefined ? undefined : mkdir(meta.shmPath, { recursive: true }),
+    ]);
+    const then =
+      meta.shmPath === undefined
+        ? ["true"]
+        : ["mount", "-t", "tmpfs", "-o", SHM_MOUNT_OPTIONS, "shm", meta.shmPath];
+    const flags = pins.map((p) => {
+      const kind = p.endsWith("/net") ? "net" : p.endsWith("/ipc") ? "ipc" : "uts";
+      return `--${kind}=${p}`;
+    });
+    if (flags.length === 0 && meta.shmPath === undefined) return;
+    const [cmd, ...args] = flags.length === 0 ? then : ["unshare", ...flags, ...then];
+    if (cmd === undefined) return;
+    await runCommand(cmd, args, signal ? { signal } : {});
+  }
+
+  /**
+   * The pause's root filesystem. A single-layer pause image (the usual case) is used in place:
+   * the pause root is read-only, so the layer directory itself is the root and no overlay is
+   * mounted (as the runc baseline does). Otherwise a fresh overlay as for containers.
+   */
+  async #preparePauseRootfs(
+    dir: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ rootfs: string; image: Image | undefined; passwd: string; group: string }> {
+    const ref = this.#o.pauseImage;
+    const [layers, image] = await Promise.all([
+      this.#o.layers.layerPaths(ref),
+      this.#o.layers.imageStatus(ref),
+      mkdir(join(dir, "bundle"), { recursive: true }),
+    ]);
+    const only = layers.length === 1 ? layers[0] : undefined;
+    if (only === undefined) return this.#prepareRootfs(dir, ref, signal);
+    const [passwd, group] = await Promise.all([
+      readFile(join(only, "etc/passwd"), "utf8").catch(() => ""),
+      readFile(join(only, "etc/group"), "utf8").catch(() => ""),
+    ]);
+    return { rootfs: only, image, passwd, group };
   }
 
   /** Mounts a fresh overlay rootfs of `image` under `<dir>/bundle/rootfs`. */
@@ -446,8 +501,13 @@ export class RuncRuntime implements RuntimeService {
       // A pause that died on its own leaves the sandbox "not ready" with its network and
       // namespace pins still in place: teardown (idempotent) runs whenever stop is called.
       const wasReady = meta.state === "ready" || meta.pausePid !== 0;
+      const wasTornDown = meta.isTornDown === true;
       await this.#teardownSandbox(meta, !meta.config.hostNetwork);
-      if (!wasReady) return;
+      if (!wasReady) {
+        if (!wasTornDown && meta.isTornDown === true)
+          await writeJsonAtomic(join(this.#sandboxDir(id), "meta.json"), meta);
+        return;
+      }
       meta.state = "notready";
       meta.pausePid = 0;
       await writeJsonAtomic(join(this.#sandboxDir(id), "meta.json"), meta);
@@ -455,17 +515,27 @@ export class RuncRuntime implements RuntimeService {
     });
   }
 
-  /** Kills the pause, CNI DEL, unmounts pins and shm. Tolerates missing pieces. */
+  /**
+   * Kills the pause, CNI DEL, unmounts pins and shm. Tolerates missing pieces. Once all of it
+   * succeeded the sandbox is marked torn down (in memory; persisted by the caller) and later
+   * calls only make sure the pause is dead.
+   */
   async #teardownSandbox(meta: SandboxMeta, cni: boolean): Promise<void> {
     const id = meta.id;
     await this.#killAndWait(id);
+    if (meta.isTornDown === true) return;
+    let isReleased = true;
     if (cni && meta.netnsPath !== undefined) {
-      await this.#cni.remove(id, meta.netnsPath, meta.config.portMappings).catch((err: unknown) => {
+      try {
+        await this.#cni.remove(id, meta.netnsPath, meta.config.portMappings);
+      } catch (err) {
         // A DEL failure must not block the rest of the teardown; it is retried on remove.
         this.#log.warn("cni del failed", { sandbox: id, err });
-      });
+        isReleased = false;
+      }
     }
     await this.#unmountNs(id);
+    if (isReleased) meta.isTornDown = true;
   }
 
   async #unmountNs(id: string): Promise<void> {
@@ -492,8 +562,8 @@ export class RuncRuntime implements RuntimeService {
 
   /** Deletes the pause container, rootfs, pins and the pod cgroup of a sandbox. */
   async #cleanupSandboxFiles(id: string, meta: SandboxMeta | undefined): Promise<void> {
-    await this.#runc(["kill", id, "KILL"], undefined, false);
-    await this.#runc(["delete", "--force", id], undefined, false);
+    // `delete --force` kills a pause still running itself; no separate `runc kill`.
+    if (await this.#runcKnows(id)) await this.#runc(["delete", "--force", id], undefined, false);
     if (meta === undefined) {
       // Half-made: the network may have been attached before the crash.
       await this.#cni.remove(id, join(this.#nsDir(id), "net"), []).catch((err: unknown) => {
@@ -502,9 +572,11 @@ export class RuncRuntime implements RuntimeService {
     }
     // The pins outlive a pause process that died on its own (PL-EDGE-6), so a sandbox that
     // is already "not ready" may still hold them: unmount before removing their directory.
-    await this.#unmountNs(id);
+    if (meta?.isTornDown !== true) await this.#unmountNs(id);
     const dir = this.#sandboxDir(id);
-    await runCommand("umount", [join(dir, "bundle", "rootfs")], { check: false });
+    // A pause running on its image layer in place has no rootfs directory and no mount.
+    if (await exists(join(dir, "bundle", "rootfs")))
+      await runCommand("umount", [join(dir, "bundle", "rootfs")], { check: false });
     await Promise.all([
       rm(dir, { recursive: true, force: true }),
       rm(this.#nsDir(id), { recursive: true, force: true }),
@@ -585,7 +657,9 @@ export class RuncRuntime implements RuntimeService {
         cwd: config.workingDir === undefined || config.workingDir === "" ? "/" : config.workingDir,
         uid: user.uid,
         gid: user.gid,
-        additionalGids: user.additionalGids ?? [],
+        additionalGids: [
+          ...new Set([...(user.additionalGids ?? []), ...(config.supplementalGroups ?? [])]),
+        ],
         terminal: config.tty === true,
         mounts: config.mounts,
         ...(sb.shmPath === undefined ? {} : { shmPath: sb.shmPath }),
@@ -1450,6 +1524,54 @@ async function minOomScoreAdj(): Promise<number> {
   const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? "0"}`);
   if ((capEff & (1n << 24n)) !== 0n) return -1000;
   return Number((await readFile("/proc/self/oom_score_adj", "utf8")).trim());
+}
+
+/** Mount options of a pod's /dev/shm tmpfs (the size Kubernetes runtimes give by default). */
+const SHM_MOUNT_OPTIONS = "nosuid,nodev,noexec,mode=1777,size=65536k";
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if (isErrno(err, "ENOENT")) return false;
+    throw err;
+  }
+}
+
+/**
+ * Awaits both promises, then throws the first rejection (as Promise.all would, but only once
+ * nothing is still running), else resolves both values.
+ */
+async function bothOrThrow<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === "rejected") throw ra.reason as Error;
+  if (rb.status === "rejected") throw rb.reason as Error;
+  return [ra.value, rb.value];
+}
+
+/** Durations of the named steps of one operation, for a debug log line. */
+class StepTimer {
+  readonly #clock: Clock;
+  readonly #t0: number;
+  readonly #ms: Record<string, number> = {};
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+    this.#t0 = clock.now();
+  }
+
+  /** Awaits `p` and records, under `name`, the time from the timer's start to its end. */
+  async time<T>(name: string, p: Promise<T>): Promise<T> {
+    const v = await p;
+    this.#ms[name] = this.#clock.now() - this.#t0;
+    return v;
+  }
+
+  /** Milliseconds from the start to the end of each step, plus `total`. */
+  result(): Record<string, number> {
+    return { ...this.#ms, total: this.#clock.now() - this.#t0 };
+  }
 }
 
 async function readJson<T>(path: string): Promise<T | undefined> {

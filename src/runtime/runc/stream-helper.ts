@@ -14,7 +14,8 @@
  *   set the host pty's size; the kernel's SIGWINCH makes runc resize the container's pty.
  * - `attach STDIN(0|1) ATTACH_SOCKET CTL_FIFO`: connects to conmon's attach socket (packets are
  *   one pipe byte, 1 = stdout / 2 = stderr, then data; writes go to the container's stdin),
- *   sends resizes to conmon's ctl fifo (`1 <height> <width>`), exits 0 when conmon closes it.
+ *   sends resizes to conmon's ctl fifo (`1 <height> <width>`, one at a time: conmon 2.1.6 reads
+ *   only the first line of each read), exits 0 when conmon closes it.
  */
 export const STREAM_HELPER_PY = String.raw`
 import fcntl, os, select, socket, struct, subprocess, sys, termios
@@ -88,9 +89,31 @@ sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 sock.connect(target)
 ctl_path = sys.argv[4]
 stdin_open = want_stdin
+# conmon 2.1.6 parses only the first line of each read of its ctl fifo, so two resizes that
+# meet in the fifo (kubectl sends width+1/height+1 and then the real size at once) would
+# leave the first one applied. Only the latest size is kept and written once the fifo is empty.
+pending = None
+ctl_fd = None
+
+def flush_resize():
+    global pending, ctl_fd
+    if pending is None:
+        return
+    try:
+        if ctl_fd is None:
+            ctl_fd = os.open(ctl_path, os.O_WRONLY | os.O_NONBLOCK)
+        if struct.unpack("i", fcntl.ioctl(ctl_fd, termios.FIONREAD, b"\0\0\0\0"))[0] > 0:
+            return
+        w, h = pending
+        os.write(ctl_fd, ("1 %d %d\n" % (h, w)).encode())
+    except OSError:
+        # conmon is gone (the container exited): the session is ending anyway.
+        pass
+    pending = None
+
 while True:
     rl = [sock] + ([0] if stdin_open else []) + ([3] if ctl_open else [])
-    r, _, _ = select.select(rl, [], [])
+    r, _, _ = select.select(rl, [], [], 0.01 if pending is not None else None)
     if sock in r:
         d = sock.recv(65537)
         if not d:
@@ -104,11 +127,8 @@ while True:
             stdin_open = False
             sock.shutdown(socket.SHUT_WR)
     if 3 in r:
-        for w, h in sizes():
-            fd = os.open(ctl_path, os.O_WRONLY | os.O_NONBLOCK)
-            try:
-                os.write(fd, ("1 %d %d\n" % (h, w)).encode())
-            finally:
-                os.close(fd)
+        for s in sizes():
+            pending = s
+    flush_resize()
 sys.exit(0)
 `;

@@ -52,6 +52,8 @@ export interface TarEntry {
   mtime?: Date;
   devmajor?: number;
   devminor?: number;
+  /** PAX extended header records of the entry (e.g. `SCHILY.xattr.user.x`). */
+  pax?: Record<string, string>;
 }
 
 /** Builds an uncompressed tar from `entries`, names written verbatim (hostile ones included). */
@@ -74,6 +76,7 @@ export async function makeTar(entries: TarEntry[]): Promise<Buffer> {
         ...(e.linkname === undefined ? {} : { linkname: e.linkname }),
         ...(e.devmajor === undefined ? {} : { devmajor: e.devmajor }),
         ...(e.devminor === undefined ? {} : { devminor: e.devminor }),
+        ...(e.pax === undefined ? {} : { pax: e.pax }),
       };
       const cb = (err?: Error | null): void => {
         if (err) reject(err);
