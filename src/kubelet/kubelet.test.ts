@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, test } from "node:test";
 import { FakeImageService, FakeRuntime } from "../runtime/index.js";
 import { FakeClock, nullLogger } from "../util/index.js";
-import { Kubelet } from "./kubelet.js";
+import { Kubelet, podsDifferSemantically } from "./kubelet.js";
 import type { PodProber } from "./sync.js";
 import { FakeKubeletClient, FakeRecorder } from "./testing/fake-client.js";
 import { basePod, FakeProbeResults } from "./testing/fixtures.js";
@@ -171,4 +171,19 @@ test("Kubelet PL-MAP-4 restart keeps running containers and cleans up vanished p
   assert.equal(runtime.callsOf("createContainer").length, 1);
   ac.abort();
   await run;
+});
+
+test("podsDifferSemantically ignores status and bookkeeping metadata", () => {
+  const a = basePod();
+  const statusOnly = basePod((p) => {
+    p.metadata.resourceVersion = "99";
+    p.status = { phase: "Running" };
+  });
+  assert.equal(podsDifferSemantically(a, statusOnly), false);
+  const relabeled = basePod((p) => (p.metadata.labels = { app: "other" }));
+  assert.equal(podsDifferSemantically(a, relabeled), true);
+  const deleted = basePod((p) => (p.metadata.deletionTimestamp = "2025-01-01T00:00:30Z"));
+  assert.equal(podsDifferSemantically(a, deleted), true);
+  const respec = basePod((p) => (p.spec.activeDeadlineSeconds = 5));
+  assert.equal(podsDifferSemantically(a, respec), true);
 });

@@ -22,7 +22,7 @@ import type { DnsConfig } from "./dns.js";
 import { LogRotator, openContainerLogs, type PodLogOptions } from "./logs.js";
 import { PodWorkers } from "./pod-workers.js";
 import { ProberManager } from "./prober/index.js";
-import { LABEL_POD_UID } from "./runtime-pod.js";
+import { LABEL_POD_UID, stableJson } from "./runtime-pod.js";
 import { PodSyncer, type PodProber, type PodVolumes } from "./sync.js";
 import { isAborted, type EventSink, type KubeletClient } from "./types.js";
 import { VolumeManager } from "./volumes/index.js";
@@ -359,6 +359,16 @@ export class Kubelet {
         }
         if (ev.old !== undefined && ev.old.metadata.uid !== ev.obj.metadata.uid)
           this.#workers.removePod(ev.old.metadata.uid ?? "");
+        // A status-only change (mostly this kubelet's own writes) needs no sync pass, unless
+        // readiness gates read conditions others write (upstream HandlePodReconcile).
+        if (
+          ev.old !== undefined &&
+          ev.old.metadata.uid === ev.obj.metadata.uid &&
+          (ev.obj.spec.readinessGates ?? []).length === 0 &&
+          !podsDifferSemantically(ev.old, ev.obj) &&
+          this.#workers.updatePodStatusOnly(ev.obj)
+        )
+          continue;
         this.#workers.updatePod(ev.obj);
       }
     });
@@ -689,4 +699,21 @@ async function requestPodToken(
     throw new Error(`token request for service account ${ns}/${sa} returned no token`);
   }
   return token;
+}
+
+/**
+ * Whether two versions of a pod differ in what the kubelet acts on (upstream
+ * `podsDifferSemantically`): spec, labels, annotations and the deletion fields. Status and
+ * bookkeeping metadata (resourceVersion, managedFields) do not count.
+ */
+export function podsDifferSemantically(a: Pod, b: Pod): boolean {
+  const view = (p: Pod): string =>
+    stableJson([
+      p.spec,
+      p.metadata.labels,
+      p.metadata.annotations,
+      p.metadata.deletionTimestamp,
+      p.metadata.deletionGracePeriodSeconds,
+    ]);
+  return view(a) !== view(b);
 }

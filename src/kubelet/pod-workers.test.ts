@@ -90,6 +90,22 @@ test("PodWorkers: a newer update replaces a pending one, one sync in flight", as
   await run;
 });
 
+test("PodWorkers: a status-only update replaces the pod without a sync pass", async () => {
+  const { h, w, ac, run } = setup();
+  assert.equal(w.updatePodStatusOnly(podV("1")), false, "no worker yet");
+  w.updatePod(podV("1"));
+  await until(() => h.log.length === 1);
+  assert.equal(w.updatePodStatusOnly(podV("2")), true);
+  for (let i = 0; i < 5; i++) await tick();
+  assert.deepEqual(h.log, ["sync 1"]);
+  // The next pass (a wake) sees the newest version.
+  w.wake("uid-1");
+  await until(() => h.log.length === 2);
+  assert.deepEqual(h.log, ["sync 1", "sync 2"]);
+  ac.abort();
+  await run;
+});
+
 test("PodWorkers: deletion aborts the in-flight sync, terminates, then finishes", async () => {
   const { h, w, ac, run } = setup();
   h.gate = new Promise(() => undefined);

@@ -123,6 +123,19 @@ export class PodWorkers {
     w.wake?.();
   }
 
+  /**
+   * Hands a newer version of a pod whose spec and metadata did not change (a status write,
+   * usually the kubelet's own) to its worker without a sync pass, as upstream's pod config
+   * reconciles status-only updates. Returns false, changing nothing, when the pod has no
+   * worker or must terminate: then {@link updatePod} applies.
+   */
+  updatePodStatusOnly(pod: Pod): boolean {
+    const w = this.#workers.get(pod.metadata.uid ?? "");
+    if (w === undefined || this.#o.handler.shouldTerminate(pod)) return false;
+    w.pod = pod;
+    return true;
+  }
+
   /** The pod object vanished: terminate (force delete, PL-TERM-3) and clean up. */
   removePod(uid: string): void {
     const w = this.#workers.get(uid);

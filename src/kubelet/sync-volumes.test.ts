@@ -19,7 +19,11 @@ class Prober extends FakeProbeResults {
   }
 }
 
-function harness(t: TestContext, failRefresh: { on: boolean }) {
+function harness(
+  t: TestContext,
+  failRefresh: { on: boolean },
+  overLimit: { message?: string } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), "kubelet-syncvol-"));
   t.after(() => {
     rmSync(dir, { recursive: true, force: true });
@@ -37,6 +41,8 @@ function harness(t: TestContext, failRefresh: { on: boolean }) {
         : Promise.resolve();
     },
     mountsFor: () => [],
+    emptyDirLimitExceeded: () =>
+      Promise.resolve(overLimit.message === undefined ? undefined : { message: overLimit.message }),
     tearDown: (uid) => {
       calls.push(`tearDown ${uid}`);
       return Promise.resolve();
@@ -103,4 +109,26 @@ test("PL-VOL-8 a failed refresh is a FailedMount event but does not block the po
   assert.equal(r.ok, true);
   assert.ok(h.recorder.lines().includes('FailedMount: configmap "cfg" not found'));
   assert.ok(h.runtime.allContainers().some((c) => c.state === "running"));
+});
+
+test("PL-VOL-3 an emptyDir over its sizeLimit evicts the pod: Failed, Evicted, 1 s grace", async (t) => {
+  const over: { message?: string } = {};
+  const h = harness(t, { on: false }, over);
+  const p = basePod();
+  p.spec.volumes = [{ name: "scratch", emptyDir: { sizeLimit: "1Mi" } }];
+  const pod = await h.client.pods("default").create(p);
+  const first = await h.sync(pod);
+  // Usage is checked again within the eviction interval even with a long resync period.
+  assert.ok(first.requeueAfterMs !== undefined && first.requeueAfterMs <= 10_000);
+  over.message = 'Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". ';
+  const r = await h.sync(pod);
+  assert.equal(r.isTerminal, true);
+  assert.ok(h.recorder.lines().includes(`Evicted: ${over.message}`));
+  const fresh = h.client.pod("default", "web") ?? pod;
+  await h.syncer.terminatePod(fresh, {}, new AbortController().signal);
+  const st = h.client.pod("default", "web")?.status;
+  assert.equal(st?.phase, "Failed");
+  assert.equal(st.reason, "Evicted");
+  assert.equal(st.message, over.message);
+  assert.ok(h.runtime.allContainers().every((c) => c.state !== "running"));
 });

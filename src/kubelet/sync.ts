@@ -78,6 +78,11 @@ export interface PodVolumes {
   refresh?(pod: Pod, signal: AbortSignal): Promise<void>;
   mountsFor(pod: Pod, container: Container, env: Map<string, string>): Mount[];
   tearDown(podUid: string): Promise<void>;
+  /**
+   * An emptyDir of the pod using more than its `sizeLimit`, with the eviction message.
+   * Optional: without it sizeLimit is not enforced.
+   */
+  emptyDirLimitExceeded?(pod: Pod): Promise<{ message: string } | undefined>;
 }
 
 /** The prober as the syncer uses it (prober/ProberManager satisfies it). */
@@ -132,6 +137,10 @@ export interface SyncOutcome {
 }
 
 const DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline";
+/** How often emptyDir usage is checked against sizeLimit (upstream eviction housekeeping). */
+const EVICTION_CHECK_INTERVAL_MS = 10_000;
+/** Grace of a pod evicted for local storage (upstream `immediateEvictionGracePeriodSeconds`). */
+const EVICTION_GRACE_SECONDS = 1;
 const MIN_STOP_GRACE_MS = 2000;
 
 class StartError extends Error {
@@ -166,6 +175,10 @@ export class PodSyncer {
   readonly #volumesSetUp = new Set<string>();
   /** Last status written, by UID, to skip no-op writes. */
   readonly #lastStatus = new Map<string, string>();
+  /** Background volume refreshes in flight, by UID (at most one per pod). */
+  readonly #refreshing = new Map<string, Promise<void>>();
+  /** Resource version of the last status this syncer wrote, by UID (saves a conflict). */
+  readonly #lastRv = new Map<string, string>();
   /** Serializes image pulls node-wide (PL-IMG-6). */
   #pullChain: Promise<unknown> = Promise.resolve();
 
@@ -212,6 +225,20 @@ export class PodSyncer {
       this.#forcedFailures.set(uid, { reason: "DeadlineExceeded", message: DEADLINE_MESSAGE });
       this.#o.recorder.event(pod, undefined, "Normal", "DeadlineExceeded", DEADLINE_MESSAGE);
     }
+    // Step 0b: emptyDir sizeLimit, enforced by eviction (upstream localStorageEviction).
+    let overLimit: { message: string } | undefined;
+    if (!this.#forcedFailures.has(uid)) {
+      try {
+        overLimit = await this.#o.volumes.emptyDirLimitExceeded?.(pod);
+      } catch (err) {
+        // Best effort, like upstream skipping pods without volume stats: the next pass retries.
+        log.warn("emptyDir usage not measured", { err });
+      }
+    }
+    if (overLimit !== undefined) {
+      this.#forcedFailures.set(uid, { reason: "Evicted", message: overLimit.message });
+      this.#o.recorder.event(pod, undefined, "Warning", "Evicted", overLimit.message);
+    }
     if (this.#forcedFailures.has(uid)) return { ok: true, isTerminal: true };
 
     let ok = true;
@@ -220,13 +247,18 @@ export class PodSyncer {
     await mkdir(podDir, { recursive: true });
     const refresh = this.#o.volumes.refresh?.bind(this.#o.volumes);
     if (refresh !== undefined && this.#volumesSetUp.has(uid)) {
-      // Mounted volumes do not block the pod (upstream): a failed refresh is only reported.
-      try {
-        await refresh(pod, signal);
-      } catch (err) {
-        if (signal.aborted) throw err;
-        const msg = err instanceof Error ? err.message : String(err);
-        this.#o.recorder.event(pod, undefined, "Warning", "FailedMount", msg);
+      // Mounted volumes do not block the pod (upstream's remount runs beside the sync, not in
+      // it): the refresh runs in the background, one at a time per pod, and a failure is only
+      // reported. The volume manager serializes it with a later tearDown.
+      if (!this.#refreshing.has(uid)) {
+        const done = refresh(pod, signal)
+          .catch((err: unknown) => {
+            if (signal.aborted) return;
+            const msg = err instanceof Error ? err.message : String(err);
+            this.#o.recorder.event(pod, undefined, "Warning", "FailedMount", msg);
+          })
+          .finally(() => this.#refreshing.delete(uid));
+        this.#refreshing.set(uid, done);
       }
     } else {
       try {
@@ -246,7 +278,15 @@ export class PodSyncer {
     let rs = await getRuntimePodStatus(this.#o.runtime, pod, { signal });
     // Publish what the runtime shows before acting, as upstream SyncPod does: a crash is seen
     // as `Error` before the back-off decision, a blocking postStart as `ContainerCreating`.
-    await this.#writeStatus(pod, rs, { startTime, isTerminating: false }, signal);
+    // Like upstream's status manager, the write does not hold up the actions: it runs beside
+    // them and every later write of this sync waits for it first (so writes stay in order).
+    const early = this.#writeStatus(pod, rs, { startTime, isTerminating: false }, signal);
+    // Handled here so a throw in between leaves no unhandled rejection; awaited below.
+    void early.catch(() => undefined);
+    const writeStatus = async (): Promise<PodStatus> => {
+      await early;
+      return this.#writeStatus(pod, rs, { startTime, isTerminating: false }, signal);
+    };
     const plan = computePodActions(pod, rs, { probes: this.#o.prober });
     log.debug("pod actions", { plan });
 
@@ -267,7 +307,7 @@ export class PodSyncer {
     }
     if (plan.killPod && !plan.createSandbox) {
       rs = await getRuntimePodStatus(this.#o.runtime, pod, { signal });
-      const st = await this.#writeStatus(pod, rs, { startTime, isTerminating: false }, signal);
+      const st = await writeStatus();
       return { ok, isTerminal: st.phase === "Succeeded" || st.phase === "Failed" };
     }
 
@@ -291,11 +331,14 @@ export class PodSyncer {
           `Failed to create pod sandbox: ${msg}`,
         );
         rs = await getRuntimePodStatus(this.#o.runtime, pod, { signal });
-        await this.#writeStatus(pod, rs, { startTime, isTerminating: false }, signal);
+        await writeStatus();
         return { ok: false, isTerminal: false };
       }
     }
-    if (sandboxId === undefined) return { ok: false, isTerminal: false };
+    if (sandboxId === undefined) {
+      await early;
+      return { ok: false, isTerminal: false };
+    }
     const sandbox = await this.#o.runtime.podSandboxStatus(sandboxId, { signal });
     const podIPs = pod.spec.hostNetwork === true ? this.#o.config.nodeIPs : sandbox.ips;
     await this.#ensureDnsFiles(pod, podDir, podIPs, plan.createSandbox);
@@ -327,7 +370,7 @@ export class PodSyncer {
     if (await this.#gcDeadInstances(rs, signal))
       rs = await getRuntimePodStatus(this.#o.runtime, pod, { signal });
     this.#updateProber(pod, rs);
-    const st = await this.#writeStatus(pod, rs, { startTime, isTerminating: false }, signal);
+    const st = await writeStatus();
     const out: SyncOutcome = { ok, isTerminal: st.phase === "Succeeded" || st.phase === "Failed" };
     const ads = pod.spec.activeDeadlineSeconds;
     if (ads !== undefined)
@@ -335,6 +378,11 @@ export class PodSyncer {
     // PL-BO-2: retry when the crash back-off expires (the worker caps this at its back-off period).
     if (ctx.retryAfterMs !== undefined)
       out.requeueAfterMs = Math.min(out.requeueAfterMs ?? Infinity, ctx.retryAfterMs);
+    if (
+      this.#o.volumes.emptyDirLimitExceeded !== undefined &&
+      (pod.spec.volumes ?? []).some((v) => v.emptyDir?.sizeLimit !== undefined)
+    )
+      out.requeueAfterMs = Math.min(out.requeueAfterMs ?? Infinity, EVICTION_CHECK_INTERVAL_MS);
     return out;
   }
 
@@ -357,17 +405,36 @@ export class PodSyncer {
       this.#o.recorder.event(pod, undefined, "Normal", "DeadlineExceeded", DEADLINE_MESSAGE);
     }
     let rs = await getRuntimePodStatus(this.#o.runtime, pod, { signal });
+    const graceOverrideSeconds =
+      opts.graceOverrideSeconds ??
+      (this.#forcedFailures.get(pod.metadata.uid ?? "")?.reason === "Evicted"
+        ? EVICTION_GRACE_SECONDS
+        : undefined);
     await this.#killPod(pod, rs, {
       reason: "terminate",
       signal,
-      ...(opts.graceOverrideSeconds !== undefined
-        ? { graceOverrideSeconds: opts.graceOverrideSeconds }
-        : {}),
+      stopSandboxes: false,
+      ...(graceOverrideSeconds !== undefined ? { graceOverrideSeconds } : {}),
     });
-    this.#o.prober.removePod(pod.metadata.uid ?? "");
+    const uid = pod.metadata.uid ?? "";
+    this.#o.prober.removePod(uid);
+    // Every container has stopped, so nothing uses the volumes any more: they are torn down
+    // while the sandboxes stop and the final status is written (finishPod and cleanupPod then
+    // find nothing left to do), which keeps the unmounts off the deletion's critical path.
+    const volumesDown = this.#tearDownVolumes(uid);
+    void volumesDown.catch(() => undefined);
+    for (const s of rs.sandboxes) await this.#o.runtime.stopPodSandbox(s.id, { signal });
     rs = await getRuntimePodStatus(this.#o.runtime, pod, { signal });
     if (opts.podGone !== true)
       await this.#writeStatus(pod, rs, { startTime, isTerminating: true }, signal);
+    await volumesDown;
+  }
+
+  /** Tears down the pod's volumes once any background refresh of them has settled. */
+  async #tearDownVolumes(uid: string): Promise<void> {
+    this.#volumesSetUp.delete(uid);
+    await this.#refreshing.get(uid);
+    await this.#o.volumes.tearDown(uid);
   }
 
   /**
@@ -376,8 +443,7 @@ export class PodSyncer {
    */
   async finishPod(pod: Pod, signal: AbortSignal): Promise<void> {
     const uid = pod.metadata.uid ?? "";
-    this.#volumesSetUp.delete(uid);
-    await this.#o.volumes.tearDown(uid);
+    await this.#tearDownVolumes(uid);
     if (pod.metadata.deletionTimestamp !== undefined) {
       try {
         await this.#o.client.pods(pod.metadata.namespace).delete(pod.metadata.name ?? "", {
@@ -410,8 +476,7 @@ export class PodSyncer {
       await this.#o.runtime.removePodSandbox(s.id, { signal });
     }
     for (const c of containers) await this.#o.runtime.removeContainer(c.id, { signal });
-    this.#volumesSetUp.delete(uid);
-    await this.#o.volumes.tearDown(uid);
+    await this.#tearDownVolumes(uid);
     this.#o.prober.removePod(uid);
     const ns =
       sandboxes[0]?.labels[LABEL_POD_NAMESPACE] ?? containers[0]?.labels[LABEL_POD_NAMESPACE];
@@ -426,6 +491,7 @@ export class PodSyncer {
     this.#startTimes.delete(uid);
     this.#forcedFailures.delete(uid);
     this.#lastStatus.delete(uid);
+    this.#lastRv.delete(uid);
   }
 
   /** Generates the status from the runtime and writes it through `pods/status` if changed. */
@@ -436,15 +502,20 @@ export class PodSyncer {
     signal: AbortSignal,
   ): Promise<PodStatus> {
     const uid = pod.metadata.uid ?? "";
+    // The kubelet state as of this call: the write may run beside the sync's actions (the
+    // status before acting), which must not leak into it (a crash shows `Error` first).
+    const nowMs = this.#o.clock.now();
+    const startFailures = new Map(this.startFailures(uid));
+    const forcedFailure = this.#forcedFailures.get(uid);
     const terminationMessages = await this.#terminationMessages(rs);
     const status = generatePodStatus(pod, rs, {
-      nowMs: this.#o.clock.now(),
+      nowMs,
       probes: this.#o.prober,
       nodeIPs: this.#o.config.nodeIPs,
-      startFailures: this.startFailures(uid),
+      startFailures,
       terminationMessages,
       isTerminating: opts.isTerminating,
-      forcedFailure: this.#forcedFailures.get(uid),
+      forcedFailure,
       startTime: opts.startTime,
     });
     // Compare key-order-insensitively: a status that round-tripped through the API must not
@@ -455,10 +526,18 @@ export class PodSyncer {
       return status;
     }
     const pods = this.#o.client.pods(pod.metadata.namespace);
-    let target: Pod = { ...pod, status };
+    // The object this syncer last wrote is newer than `pod` until its watch event arrives:
+    // writing against its resourceVersion saves a conflict and a GET.
+    const rv = newerResourceVersion(pod.metadata.resourceVersion, this.#lastRv.get(uid));
+    let target: Pod =
+      rv === undefined || rv === pod.metadata.resourceVersion
+        ? { ...pod, status }
+        : { ...pod, metadata: { ...pod.metadata, resourceVersion: rv }, status };
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        await pods.updateStatus(target, { signal });
+        const written = await pods.updateStatus(target, { signal });
+        const wrv = written.metadata.resourceVersion;
+        if (wrv !== undefined) this.#lastRv.set(uid, wrv);
         this.#lastStatus.set(uid, text);
         pod.status = status;
         return status;
@@ -567,9 +646,11 @@ export class PodSyncer {
     const files = podDnsFiles(pod, podIPs, this.#o.config.dns);
     for (const w of files.warnings)
       this.#o.recorder.event(pod, undefined, "Warning", w.reason, w.message);
-    await writeFile(hostsPath, files.hosts, { mode: 0o644 });
-    await writeFile(join(podDir, "resolv.conf"), files.resolvConf, { mode: 0o644 });
-    await writeFile(join(podDir, "hostname"), `${files.hostname}\n`, { mode: 0o644 });
+    await Promise.all([
+      writeFile(hostsPath, files.hosts, { mode: 0o644 }),
+      writeFile(join(podDir, "resolv.conf"), files.resolvConf, { mode: 0o644 }),
+      writeFile(join(podDir, "hostname"), `${files.hostname}\n`, { mode: 0o644 }),
+    ]);
   }
 
   // Killing
@@ -578,7 +659,13 @@ export class PodSyncer {
   async #killPod(
     pod: Pod,
     rs: RuntimePodStatus,
-    opts: { reason: "sync" | "terminate"; signal: AbortSignal; graceOverrideSeconds?: number },
+    opts: {
+      reason: "sync" | "terminate";
+      signal: AbortSignal;
+      graceOverrideSeconds?: number;
+      /** False: only the containers (the caller stops the sandboxes). @default true */
+      stopSandboxes?: boolean;
+    },
   ): Promise<void> {
     const live = latestLive(rs);
     const graceSeconds = Math.max(
@@ -622,6 +709,7 @@ export class PodSyncer {
       if (si < 0) regular.push(p);
     }
     await Promise.all(done.values());
+    if (opts.stopSandboxes === false) return;
     for (const s of rs.sandboxes)
       await this.#o.runtime.stopPodSandbox(s.id, { signal: opts.signal });
   }
@@ -991,7 +1079,10 @@ export class PodSyncer {
       this.#o.imageBackoff.next(key, this.#o.clock.now());
       rec("Warning", "Failed", `Failed to pull image "${spec}": ${msg}`);
       rec("Warning", "Failed", "Error: ErrImagePull");
-      throw new StartError("ErrImagePull", msg);
+      // The next pass follows at once and reports the back-off (ImagePullBackOff): the
+      // kubelet's own status write no longer triggers a sync (status-only updates are not
+      // synced), and the worker's back-off period may outlast a short image back-off.
+      throw new StartError("ErrImagePull", msg, 0);
     }
     this.#o.imageBackoff.gc();
     const img = await this.#o.images.imageStatus(result.id, { signal });
@@ -1128,6 +1219,10 @@ export class PodSyncer {
     const termPath = c.terminationMessagePath ?? "/dev/termination-log";
     annotations[ANN_TERM_PATH] = termPath;
     annotations[ANN_TERM_POLICY] = c.terminationMessagePolicy ?? "File";
+    const logDir = join(this.#o.config.logRoot, logDirName(pod), c.name);
+    const makeLogDir = mkdir(logDir, { recursive: true, mode: 0o755 });
+    // Handled here so a failing termination file leaves no unhandled rejection; awaited below.
+    void makeLogDir.catch(() => undefined);
     if (termPath !== "") {
       // PL-TERM-11: a fresh empty world-writable file per instance.
       const dir = join(ctx.podDir, "containers", c.name);
@@ -1143,8 +1238,7 @@ export class PodSyncer {
     if (c.ports !== undefined && c.ports.length > 0)
       annotations[ANN_PORTS] = JSON.stringify(c.ports);
 
-    const logDir = join(this.#o.config.logRoot, logDirName(pod), c.name);
-    await mkdir(logDir, { recursive: true, mode: 0o755 });
+    await makeLogDir;
 
     let pidMode: NamespaceMode =
       pod.spec.hostPID === true
@@ -1187,8 +1281,12 @@ export class PodSyncer {
       const groups = [...(psc?.supplementalGroups ?? [])];
       if (psc?.fsGroup !== undefined) groups.push(psc.fsGroup);
       config.user = { uid: runAsUser, gid: runAsGroup ?? 0, additionalGids: groups };
-    } else if (image.config.user !== "") {
-      config.imageUser = image.config.user;
+    } else {
+      if (image.config.user !== "") config.imageUser = image.config.user;
+      // The image's user keeps its own groups; fsGroup and supplementalGroups are added.
+      const groups = [...(psc?.supplementalGroups ?? [])];
+      if (psc?.fsGroup !== undefined) groups.push(psc.fsGroup);
+      if (groups.length > 0) config.supplementalGroups = groups;
     }
     if (c.stdin !== undefined) config.stdin = c.stdin;
     if (c.stdinOnce !== undefined) config.stdinOnce = c.stdinOnce;
@@ -1261,6 +1359,17 @@ function latestLive(rs: RuntimePodStatus): RuntimeContainer[] {
   return rs.containers.filter(
     (c) => c.state === "running" || c.state === "unknown" || c.state === "created",
   );
+}
+
+/**
+ * The newer of two resource versions (the store's revisions are increasing integers); `a` when
+ * `b` is missing or either is not a number.
+ */
+function newerResourceVersion(a: string | undefined, b: string | undefined): string | undefined {
+  if (b === undefined || a === undefined) return a;
+  const na = Number(a);
+  const nb = Number(b);
+  return Number.isSafeInteger(na) && Number.isSafeInteger(nb) && nb > na ? b : a;
 }
 
 function errText(err: unknown): string {

@@ -37,7 +37,9 @@ export function resolveSchedulerOptions(opts: SchedulerOptions): ResolvedSchedul
  * Binds pending pods to nodes, like kube-scheduler with the filters podrun needs
  * (unschedulable, taints, nodeSelector, resource fit). Watches unassigned pods
  * (`spec.nodeName=`), assigned non-terminal pods and nodes; queues pod keys; one worker
- * schedules one key at a time. A fit POSTs `pods/<name>/binding` and emits `Scheduled`; no fit
+ * schedules one key at a time. A fit assumes the pod on its node and then, beside the next
+ * attempt, POSTs `pods/<name>/binding` and emits `Scheduled` (a failed binding forgets the
+ * assumed pod and re-queues the pending ones); no fit
  * sets `PodScheduled=False` reason `Unschedulable` through `pods/status` and emits
  * `FailedScheduling`, and the pod is retried when nodes or assigned pods change. Pods with
  * scheduling gates get `PodScheduled=False` reason `SchedulingGated` and wait. Errors re-queue
@@ -53,6 +55,8 @@ export class Scheduler {
   readonly #nodes: Informer<Node>;
   /** Pods bound by us that the assigned-pods informer has not reported yet. */
   readonly #assumed = new Map<string, Pod>();
+  /** Binding cycles in flight; `run` waits for them before it settles. */
+  readonly #binding = new Set<Promise<void>>();
   #started = false;
 
   constructor(options: SchedulerOptions) {
@@ -115,6 +119,7 @@ export class Scheduler {
         this.#recorder.run(signal),
         this.#work(signal),
       ]);
+      await Promise.all(this.#binding);
     } finally {
       signal.removeEventListener("abort", onAbort);
       for (const u of unsubscribe) u();
@@ -177,8 +182,8 @@ export class Scheduler {
 
   /**
    * One attempt for the pod `key`: 1) skip pods that are gone, bound, terminating, or not ours;
-   * 2) gated pods get the SchedulingGated condition; 3) pick a node; 4) bind and emit
-   * Scheduled, or set Unschedulable and emit FailedScheduling.
+   * 2) gated pods get the SchedulingGated condition; 3) pick a node; 4) assume the pod there and
+   * start its binding cycle (`#bind`), or set Unschedulable and emit FailedScheduling.
    */
   async #scheduleOne(key: string, signal: AbortSignal): Promise<void> {
     // Step 1.
@@ -186,8 +191,6 @@ export class Scheduler {
     if (pod === undefined || this.#assumed.has(key)) return;
     if ((pod.spec.nodeName ?? "") !== "" || pod.metadata.deletionTimestamp !== undefined) return;
     if ((pod.spec.schedulerName ?? "default-scheduler") !== this.#opts.schedulerName) return;
-    const ns = pod.metadata.namespace ?? "default";
-    const name = pod.metadata.name ?? "";
     // Step 2.
     if ((pod.spec.schedulingGates ?? []).length > 0) {
       await this.#setPodScheduledFalse(
@@ -204,29 +207,53 @@ export class Scheduler {
     const result = findNodeForPod(pod, this.#nodes.list(), [...assigned.values()]);
     // Step 4.
     if (result.fits) {
-      try {
-        await this.#opts.client
-          .pods(ns)
-          .bind(name, result.nodeName, { uid: pod.metadata.uid ?? "", signal });
-      } catch (err) {
-        // Deleted meanwhile, or already bound by someone else: nothing left to do.
-        if (isNotFound(err) || isConflict(err)) return;
-        throw err;
-      }
+      // Assume the pod on its node, then bind beside the next scheduling attempt (upstream's
+      // binding cycle): the next pod already counts this one's requests.
       this.#assumed.set(key, { ...pod, spec: { ...pod.spec, nodeName: result.nodeName } });
-      this.#logger.info("pod bound", { pod: key, node: result.nodeName });
-      this.#recorder.event(
-        pod,
-        undefined,
-        "Normal",
-        "Scheduled",
-        `Successfully assigned ${ns}/${name} to ${result.nodeName}`,
-      );
+      const binding = this.#bind(key, pod, result.nodeName, signal);
+      this.#binding.add(binding);
+      void binding.finally(() => this.#binding.delete(binding));
       return;
     }
     this.#logger.info("pod unschedulable", { pod: key, message: result.message });
     this.#recorder.event(pod, undefined, "Warning", "FailedScheduling", result.message);
     await this.#setPodScheduledFalse(pod, "Unschedulable", result.message, signal);
+  }
+
+  /**
+   * The binding cycle of an assumed pod: POST `pods/<name>/binding`, then `Scheduled`. On
+   * failure the pod is forgotten; a pod deleted or bound by someone else meanwhile is left
+   * alone, any other error re-queues it with back-off. Never rejects.
+   */
+  async #bind(key: string, pod: Pod, nodeName: string, signal: AbortSignal): Promise<void> {
+    const ns = pod.metadata.namespace ?? "default";
+    const name = pod.metadata.name ?? "";
+    try {
+      await this.#opts.client
+        .pods(ns)
+        .bind(name, nodeName, { uid: pod.metadata.uid ?? "", signal });
+    } catch (err) {
+      // Forgetting the assumed pod frees its requests: pods that did not fit may fit now.
+      this.#assumed.delete(key);
+      if (signal.aborted) return;
+      for (const other of this.#pending.list()) {
+        const k = keyOf(other);
+        if (k !== key) this.#queue.add(k);
+      }
+      // Deleted meanwhile, or already bound by someone else: nothing left to do for this pod.
+      if (isNotFound(err) || isConflict(err)) return;
+      this.#logger.warn("binding failed, retrying", { pod: key, err });
+      this.#queue.requeueWithBackoff(key, signal);
+      return;
+    }
+    this.#logger.info("pod bound", { pod: key, node: nodeName });
+    this.#recorder.event(
+      pod,
+      undefined,
+      "Normal",
+      "Scheduled",
+      `Successfully assigned ${ns}/${name} to ${nodeName}`,
+    );
   }
 
   async #setPodScheduledFalse(

@@ -2,6 +2,7 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import type { Clock } from "../../util/index.js";
 import { dialErrorText, errCode, joinHostPort, readErrorText } from "./net-errors.js";
+import type { TimerScheduler, WheelTimer } from "./timer-wheel.js";
 
 /**
  * Reason used to cancel internal timers once a request settled; shared so that cancelling
@@ -25,6 +26,8 @@ export interface HttpGetRequest {
   /** Follow redirects to other hosts too (lifecycle hooks) instead of stopping there (probes). */
   followNonLocalRedirects: boolean;
   clock: Clock;
+  /** Where the deadline timer goes (the prober's timer wheel); default: a clock sleep. */
+  timers?: TimerScheduler;
   signal?: AbortSignal;
 }
 
@@ -48,39 +51,63 @@ export class HttpGetError extends Error {
   }
 }
 
-interface Deadline {
-  signal: AbortSignal;
-  expired(): boolean;
-  cancel(): void;
-}
-
-function deadline(clock: Clock, timeoutMs: number | undefined, outer?: AbortSignal): Deadline {
-  const ac = new AbortController();
-  let hit = false;
-  const stop = new AbortController();
-  const onOuter = (): void => {
-    ac.abort(outer?.reason);
+/**
+ * The overall deadline and outer cancellation of one GET, without AbortControllers on the
+ * prober's path (one timer-wheel entry per probe). `listener` is the in-flight request's.
+ */
+class Deadline {
+  expired = false;
+  aborted = false;
+  listener: (() => void) | undefined;
+  readonly clock: Clock;
+  readonly timers: TimerScheduler | undefined;
+  readonly #outer: AbortSignal | undefined;
+  readonly #onOuter = (): void => {
+    this.#fire(false);
   };
-  if (outer?.aborted === true) ac.abort(outer.reason);
-  outer?.addEventListener("abort", onOuter, { once: true });
-  if (timeoutMs !== undefined) {
-    clock.sleep(timeoutMs, stop.signal).then(
+  #timer: WheelTimer | undefined;
+  #stop: AbortController | undefined;
+
+  constructor(req: HttpGetRequest) {
+    const outer = req.signal;
+    this.#outer = outer;
+    this.clock = req.clock;
+    this.timers = req.timers;
+    if (outer?.aborted === true) this.aborted = true;
+    else outer?.addEventListener("abort", this.#onOuter, { once: true });
+    const timeoutMs = req.timeoutMs;
+    if (timeoutMs === undefined || this.aborted) return;
+    if (req.timers !== undefined) {
+      this.#timer = req.timers.schedule(req.clock.now() + timeoutMs, () => {
+        this.#fire(true);
+      });
+      return;
+    }
+    const stop = new AbortController();
+    this.#stop = stop;
+    req.clock.sleep(timeoutMs, stop.signal).then(
       () => {
-        hit = true;
-        ac.abort(new Error("deadline exceeded"));
+        this.#fire(true);
       },
       // Rejected only when cancel() stopped the timer: nothing to do.
       () => undefined,
     );
   }
-  return {
-    signal: ac.signal,
-    expired: () => hit,
-    cancel: () => {
-      stop.abort(SETTLED);
-      outer?.removeEventListener("abort", onOuter);
-    },
-  };
+
+  #fire(expired: boolean): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.expired = expired;
+    const l = this.listener;
+    this.listener = undefined;
+    l?.();
+  }
+
+  cancel(): void {
+    this.#timer?.cancel();
+    this.#stop?.abort(SETTLED);
+    this.#outer?.removeEventListener("abort", this.#onOuter);
+  }
 }
 
 /**
@@ -89,7 +116,7 @@ function deadline(clock: Clock, timeoutMs: number | undefined, outer?: AbortSign
  * 3xx response. HTTPS skips certificate verification. Throws HttpGetError with Go's texts.
  */
 export async function httpGet(req: HttpGetRequest): Promise<HttpGetResponse> {
-  const dl = deadline(req.clock, req.timeoutMs, req.signal);
+  const dl = new Deadline(req);
   try {
     let url = req.url;
     const firstHost = url.hostname;
@@ -254,15 +281,25 @@ function headerValue(v: string): string {
   return v.replace(/[\r\n]/g, "");
 }
 
+/** What one GET sends where; derived from the URL and headers only. */
+interface RequestPlan {
+  isHttps: boolean;
+  port: number;
+  host: string;
+  addr: string;
+  getText: string;
+  head: string;
+}
+
 /**
- * One GET over a fresh connection (`Connection: close`), written directly on a net/tls socket:
- * far cheaper per probe than node:http, which matters at hundreds of probes per second.
+ * Plans by URL object: a probe worker reuses its URL and header list for every run, so the
+ * request text is built once per worker rather than once per probe.
  */
-function oneRequest(
-  url: URL,
-  headers: [string, string][],
-  dl: Deadline,
-): Promise<HttpGetResponse & { location?: string }> {
+const PLANS = new WeakMap<URL, { headers: [string, string][]; plan: RequestPlan }>();
+
+function requestPlan(url: URL, headers: [string, string][]): RequestPlan {
+  const cached = PLANS.get(url);
+  if (cached?.headers === headers) return cached.plan;
   const isHttps = url.protocol === "https:";
   const port = Number(url.port !== "" ? url.port : isHttps ? 443 : 80);
   const host = url.hostname.replace(/^\[|\]$/g, "");
@@ -281,6 +318,21 @@ function oneRequest(
     extra += `${headerValue(name)}: ${headerValue(value)}\r\n`;
   }
   head += `Host: ${hostHeader}\r\n${extra}Connection: close\r\n\r\n`;
+  const plan = { isHttps, port, host, addr, getText, head };
+  PLANS.set(url, { headers, plan });
+  return plan;
+}
+
+/**
+ * One GET over a fresh connection (`Connection: close`), written directly on a net/tls socket:
+ * far cheaper per probe than node:http, which matters at hundreds of probes per second.
+ */
+function oneRequest(
+  url: URL,
+  headers: [string, string][],
+  dl: Deadline,
+): Promise<HttpGetResponse & { location?: string }> {
+  const { isHttps, port, host, addr, getText, head } = requestPlan(url, headers);
 
   return new Promise((resolve, reject) => {
     let connected = false;
@@ -295,20 +347,24 @@ function oneRequest(
         })
       : net.connect({ host, port });
     const cleanup = (): void => {
-      dl.signal.removeEventListener("abort", onAbort);
+      dl.listener = undefined;
       sock.destroy();
     };
     const finish = (): void => {
       if (settled) return;
       settled = true;
-      dl.signal.removeEventListener("abort", onAbort);
+      dl.listener = undefined;
       // Let the server close first (it was asked to: Connection: close) so the TIME_WAIT
       // state lands on its side; many client-side TIME_WAIT sockets make every connect()
       // slower. A server that keeps the connection open is cut after one idle second.
       if (sock.readableEnded) sock.destroy();
       else {
         sock.once("end", () => sock.destroy());
-        sock.setTimeout(CLOSE_GRACE_MS, () => sock.destroy());
+        // On the prober's wheel when there is one: no per-socket timer. Destroying a socket
+        // that closed in the meantime is a no-op.
+        if (dl.timers !== undefined) {
+          dl.timers.schedule(dl.clock.now() + CLOSE_GRACE_MS, () => sock.destroy());
+        } else sock.setTimeout(CLOSE_GRACE_MS, () => sock.destroy());
       }
       const h = parser.head;
       if (h === undefined) {
@@ -330,7 +386,7 @@ function oneRequest(
       const local =
         sock.localAddress === undefined ? "" : joinHostPort(sock.localAddress, sock.localPort ?? 0);
       cleanup();
-      if (dl.expired()) {
+      if (dl.expired) {
         const phase = !connected
           ? `dial tcp ${addr}: i/o timeout (Client.Timeout exceeded while awaiting headers)`
           : parser.head !== undefined
@@ -339,7 +395,7 @@ function oneRequest(
         reject(new HttpGetError(`${getText}: ${phase}`));
         return;
       }
-      if (dl.signal.aborted) {
+      if (dl.aborted) {
         reject(new HttpGetError(`${getText}: context canceled`));
         return;
       }
@@ -369,13 +425,13 @@ function oneRequest(
       reject(new HttpGetError(`${getText}: ${readErrorText(local, addr, err)}`));
     };
     const onAbort = (): void => {
-      fail(dl.signal.reason);
+      fail(SETTLED);
     };
-    if (dl.signal.aborted) {
+    if (dl.aborted) {
       onAbort();
       return;
     }
-    dl.signal.addEventListener("abort", onAbort, { once: true });
+    dl.listener = onAbort;
     sock.once(isHttps ? "secureConnect" : "connect", () => {
       connected = true;
       sock.write(head);

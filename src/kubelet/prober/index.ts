@@ -2,6 +2,7 @@ import type { Container, Pod, Probe } from "../../api/index.js";
 import type { ContainerId } from "../../runtime/index.js";
 import { isAbortError, TaskGroup, type Clock, type Logger } from "../../util/index.js";
 import { ProbeError, runProbe, type ProbeExec, type RawProbeResult } from "./probes.js";
+import { TimerWheel } from "./timer-wheel.js";
 
 export {
   KUBE_VERSION,
@@ -65,6 +66,12 @@ const TYPE_TEXT: Record<ProbeType, string> = {
   startup: "Startup",
 };
 const MAX_PROBE_RETRIES = 3;
+/**
+ * Granularity of the prober's timer wheel: probe periods and deadlines fire up to this late.
+ * Upstream's per-worker Go tickers are exact, but 100 ms on periods of seconds is invisible
+ * and turns hundreds of timers per second into ten.
+ */
+const PROBE_TICK_MS = 100;
 
 interface ResolvedProbe {
   spec: Probe;
@@ -105,6 +112,8 @@ interface Worker {
   onHold: boolean;
   lastResult: ProbeResult | undefined;
   resultRun: number;
+  /** Ends the worker's current wait early (its stop signal aborted). */
+  wake: (() => void) | undefined;
 }
 
 function probeOf(c: Container, type: ProbeType): Probe | undefined {
@@ -150,6 +159,8 @@ export class ProberManager {
   readonly #startedAt: number;
   readonly #pods = new Map<string, PodEntry>();
   readonly #results = new Map<string, ProbeResult>();
+  /** One timer for all workers' periods and probe deadlines. */
+  readonly #wheel: TimerWheel;
   #tasks: TaskGroup | undefined;
   #runSignal: AbortSignal | undefined;
 
@@ -163,6 +174,10 @@ export class ProberManager {
     };
     this.#random = opts.random ?? Math.random;
     this.#startedAt = opts.clock.now();
+    this.#wheel = new TimerWheel(opts.clock, PROBE_TICK_MS, (err) => {
+      // A probe callback threw: the probe it belongs to fails on its own deadline path.
+      opts.logger.error("probe timer callback failed", { err });
+    });
   }
 
   /** Updates the pod, its container instances and IP, and starts workers not yet running. */
@@ -195,6 +210,7 @@ export class ProberManager {
           onHold: false,
           lastResult: undefined,
           resultRun: 0,
+          wake: undefined,
         };
         entry.workers.set(key, w);
         this.#startWorker(w);
@@ -237,6 +253,7 @@ export class ProberManager {
     const tasks = new TaskGroup(this.#logger);
     this.#tasks = tasks;
     this.#runSignal = signal;
+    tasks.spawn("probe timer wheel", () => this.#wheel.run(signal));
     for (const entry of this.#pods.values()) {
       for (const w of entry.workers.values()) this.#startWorker(w);
     }
@@ -269,13 +286,27 @@ export class ProberManager {
     tasks.spawn(`probe ${w.podUid}/${w.key}`, () => this.#runWorker(w, signal));
   }
 
+  /** Waits on the timer wheel until `atMs` or until the worker's signal aborts. */
+  #sleepUntil(w: Worker, atMs: number): Promise<void> {
+    // Stopped while it was probing: the wake-up already happened, so do not wait at all.
+    if (w.stop.signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      w.wake = resolve;
+      this.#wheel.schedule(atMs, resolve);
+    });
+  }
+
   async #runWorker(w: Worker, signal: AbortSignal): Promise<void> {
+    const onStop = (): void => {
+      w.wake?.();
+    };
+    signal.addEventListener("abort", onStop, { once: true });
     try {
       const period = w.probe.periodMs;
       // PL-PROBE-14: after a kubelet restart, spread the first probes over one period.
       const jitterMs = Math.floor(this.#random() * period);
       if (this.#clock.now() - this.#startedAt < period && jitterMs > 0) {
-        await this.#clock.sleep(jitterMs, signal);
+        await this.#sleepUntil(w, this.#clock.now() + jitterMs);
       }
       let next = this.#clock.now();
       while (!signal.aborted) {
@@ -287,11 +318,13 @@ export class ProberManager {
         const now = this.#clock.now();
         // Like a Go ticker, missed ticks are dropped rather than run back to back.
         if (next <= now) next = now + period - ((now - next) % period);
-        await this.#clock.sleep(next - now, signal);
+        await this.#sleepUntil(w, next);
       }
     } catch (err) {
       if (!isAbortError(err) && !signal.aborted) throw err;
     } finally {
+      signal.removeEventListener("abort", onStop);
+      w.wake = undefined;
       if (w.containerId !== undefined) this.#results.delete(`${w.containerId}/${w.type}`);
       const entry = this.#pods.get(w.podUid);
       if (entry?.workers.get(w.key) === w) entry.workers.delete(w.key);
@@ -396,6 +429,7 @@ export class ProberManager {
           podIP,
           exec: this.#exec,
           clock: this.#clock,
+          timers: this.#wheel,
           signal,
         });
       } catch (err) {

@@ -6,6 +6,7 @@ import type { Clock } from "../../util/index.js";
 import { expandVars, goQuote } from "../env.js";
 import { httpGet, HttpGetError, MAX_BODY_BYTES } from "./http.js";
 import { dialErrorText, joinHostPort } from "./net-errors.js";
+import type { TimerScheduler } from "./timer-wheel.js";
 
 /**
  * Reason used to cancel internal timers once a request settled; shared so that cancelling
@@ -33,6 +34,8 @@ export interface ProbeContext {
   podIP: string | undefined;
   exec: ProbeExec;
   clock: Clock;
+  /** Where probe deadlines are scheduled (the prober's timer wheel); default: clock sleeps. */
+  timers?: TimerScheduler;
   signal?: AbortSignal;
 }
 
@@ -144,6 +147,15 @@ async function runExecProbe(
   return { result: res.exitCode === 0 ? "success" : "failure", output };
 }
 
+/**
+ * URL and headers of an httpGet probe by action object: the same pod object (and so the same
+ * action) is probed every period, and reusing them lets http.ts reuse the request text.
+ */
+const HTTP_TARGETS = new WeakMap<
+  HTTPGetAction,
+  { host: string; container: Container; url: URL; headers: [string, string][] }
+>();
+
 /** httpGet probe (PL-PROBE-10/11). */
 async function runHttpProbe(
   action: HTTPGetAction,
@@ -152,14 +164,24 @@ async function runHttpProbe(
 ): Promise<{ result: RawProbeResult; output: string }> {
   const host = action.host !== undefined && action.host !== "" ? action.host : ctx.podIP;
   if (host === undefined) throw new ProbeError("pod has no IP yet");
-  const url = httpGetURL(action, ctx.container, host);
+  let target = HTTP_TARGETS.get(action);
+  if (target?.host !== host || target.container !== ctx.container) {
+    target = {
+      host,
+      container: ctx.container,
+      url: httpGetURL(action, ctx.container, host),
+      headers: httpGetHeaders(action, "probe"),
+    };
+    HTTP_TARGETS.set(action, target);
+  }
   try {
     const res = await httpGet({
-      url,
-      headers: httpGetHeaders(action, "probe"),
+      url: target.url,
+      headers: target.headers,
       timeoutMs,
       followNonLocalRedirects: false,
       clock: ctx.clock,
+      ...(ctx.timers === undefined ? {} : { timers: ctx.timers }),
       ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
     });
     if (res.statusCode >= 200 && res.statusCode < 400) {

@@ -1,15 +1,16 @@
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import type {
-  ConfigMap,
-  Container,
-  DownwardAPIVolumeFile,
-  KeyToPath,
-  Pod,
-  Secret,
-  Volume,
-  VolumeProjection,
+import {
+  canonicalQuantity,
+  type ConfigMap,
+  type Container,
+  type DownwardAPIVolumeFile,
+  type KeyToPath,
+  type Pod,
+  type Secret,
+  type Volume,
+  type VolumeProjection,
 } from "../../api/index.js";
 import type { Mount } from "../../runtime/index.js";
 import { abortReason, type Clock, type Logger } from "../../util/index.js";
@@ -23,9 +24,12 @@ import {
 import { intValue } from "../resources.js";
 import { isCode, writeAtomic, type FileProjection } from "./atomic-writer.js";
 import { SystemMounter, type Mounter } from "./mounter.js";
+import { fsGroupMode, setVolumeOwnership } from "./ownership.js";
+import { diskUsageBytes, mountUsageBytes } from "./usage.js";
 
 export { SystemMounter, type Mounter } from "./mounter.js";
 export { writeAtomic, type FileProjection } from "./atomic-writer.js";
+export { setVolumeOwnership, type FsGroupChangePolicy } from "./ownership.js";
 
 /** Where volume contents come from. Getters resolve undefined for a missing object. */
 export interface VolumeSources {
@@ -49,6 +53,19 @@ export interface VolumeManagerOptions {
   /** Node allocatable, for memory emptyDir sizes and downwardAPI resource files. @default unset (no cap) */
   nodeAllocatable?: EnvDeps["nodeAllocatable"];
 }
+
+/** An emptyDir whose usage exceeds its `sizeLimit` (upstream eviction manager). */
+export interface EmptyDirLimitExceeded {
+  volume: string;
+  /** The limit as the API prints it (`10Mi`). */
+  sizeLimit: string;
+  usedBytes: number;
+  /** The eviction message: `Usage of EmptyDir volume "<v>" exceeds the limit "<limit>". ` */
+  message: string;
+}
+
+/** How long a measured emptyDir usage is reused, so bursts of pod syncs walk a volume once. */
+const USAGE_CACHE_MS = 2000;
 
 /**
  * A volume could not be set up. `message` is the FailedMount event text
@@ -141,6 +158,10 @@ export class VolumeManager {
   readonly #locks = new Map<string, Promise<void>>();
   /** Projected tokens by `<pod uid>|<audience>|<expirationSeconds>`; dropped on tearDown. */
   readonly #tokens = new Map<string, CachedToken>();
+  /** Volume dirs whose fsGroup ownership this manager applied (PL-VOL fsGroup); dropped on tearDown. */
+  readonly #owned = new Set<string>();
+  /** Last emptyDir usage measured, by volume dir; dropped on tearDown. */
+  readonly #usageCache = new Map<string, { atMs: number; bytes: number }>();
 
   constructor(opts: VolumeManagerOptions) {
     if (!path.isAbsolute(opts.podsDir)) {
@@ -152,6 +173,45 @@ export class VolumeManager {
     this.#clock = opts.clock;
     this.#mounter = opts.mounter ?? new SystemMounter();
     this.#allocatable = opts.nodeAllocatable;
+  }
+
+  /**
+   * The first emptyDir of the pod (in `spec.volumes` order) whose usage is above its
+   * positive `sizeLimit`, as upstream's eviction manager checks it (`emptyDirLimitEviction`):
+   * disk-backed volumes are measured like `du -x`; memory-backed ones by their tmpfs usage
+   * (which the tmpfs size, capped at the limit, normally keeps from exceeding it). A
+   * measurement is reused for up to 2 s. Volumes not set up yet count as empty. Safe to call
+   * concurrently with setUp/refresh; never changes anything on disk.
+   */
+  async emptyDirLimitExceeded(pod: Pod): Promise<EmptyDirLimitExceeded | undefined> {
+    for (const v of pod.spec.volumes ?? []) {
+      const q = v.emptyDir?.sizeLimit;
+      if (q === undefined) continue;
+      const limitBytes = intValue(q);
+      if (!(limitBytes > 0)) continue;
+      const used = await this.#usage(this.volumeDir(pod, v), v.emptyDir?.medium === "Memory");
+      if (used > limitBytes) {
+        const sizeLimit = canonicalQuantity(q);
+        return {
+          volume: v.name,
+          sizeLimit,
+          usedBytes: used,
+          message: `Usage of EmptyDir volume ${JSON.stringify(v.name)} exceeds the limit ${JSON.stringify(sizeLimit)}. `,
+        };
+      }
+    }
+    return undefined;
+  }
+
+  async #usage(dir: string, isMemory: boolean): Promise<number> {
+    const now = this.#clock.now();
+    const cached = this.#usageCache.get(dir);
+    if (cached !== undefined && now - cached.atMs < USAGE_CACHE_MS) return cached.bytes;
+    let bytes: number;
+    if (isMemory && (await this.#mounter.isMountPoint(dir))) bytes = await mountUsageBytes(dir);
+    else bytes = await diskUsageBytes(dir);
+    this.#usageCache.set(dir, { atMs: now, bytes });
+    return bytes;
   }
 
   /** `<podsDir>/<uid>`. */
@@ -244,6 +304,9 @@ export class VolumeManager {
       }
       await fsp.rm(dir, { recursive: true, force: true });
       for (const k of this.#tokens.keys()) if (k.startsWith(`${podUid}|`)) this.#tokens.delete(k);
+      for (const d of this.#owned) if (d.startsWith(dir + "/")) this.#owned.delete(d);
+      for (const d of this.#usageCache.keys())
+        if (d.startsWith(dir + "/")) this.#usageCache.delete(d);
       this.#logger.debug("pod volumes removed", { podUid });
     });
   }
@@ -287,6 +350,15 @@ export class VolumeManager {
       if (v.emptyDir.medium === "Memory") {
         await this.#ensureTmpfs(dir, this.#memoryEmptyDirSize(pod, v), signal);
       }
+      // Upstream applies ownership once, when the emptyDir is set up for the pod; a kubelet
+      // restart sets it up again, where OnRootMismatch skips the walk of existing content.
+      if (fsGroup !== undefined && !this.#owned.has(dir)) {
+        await setVolumeOwnership(dir, fsGroup, {
+          readOnly: false,
+          policy: pod.spec.securityContext?.fsGroupChangePolicy ?? "Always",
+        });
+        this.#owned.add(dir);
+      }
       return;
     }
     if (v.configMap !== undefined) {
@@ -306,7 +378,7 @@ export class VolumeManager {
           "configmap references non-existent config key",
         );
       }
-      await writeAtomic(dir, payload, this.#clock, fsGroup);
+      await this.#writeProjection(dir, payload, fsGroup);
       return;
     }
     if (v.secret !== undefined) {
@@ -329,7 +401,7 @@ export class VolumeManager {
           "references non-existent secret key",
         );
       }
-      await writeAtomic(dir, payload, this.#clock, fsGroup);
+      await this.#writeProjection(dir, payload, fsGroup);
       return;
     }
     if (v.downwardAPI !== undefined) {
@@ -341,7 +413,7 @@ export class VolumeManager {
         v.downwardAPI.items ?? [],
         v.downwardAPI.defaultMode ?? DEFAULT_MODE,
       );
-      await writeAtomic(dir, payload, this.#clock, fsGroup);
+      await this.#writeProjection(dir, payload, fsGroup);
       return;
     }
     if (v.projected !== undefined) {
@@ -352,13 +424,38 @@ export class VolumeManager {
         v.projected.sources ?? [],
         v.projected.defaultMode ?? DEFAULT_MODE,
       );
-      await writeAtomic(dir, payload, this.#clock, fsGroup);
+      await this.#writeProjection(dir, payload, fsGroup);
       return;
     }
     if (v.persistentVolumeClaim !== undefined) {
       throw new Error("persistentVolumeClaim volumes are not supported on this node");
     }
     throw new Error("unsupported volume type");
+  }
+
+  /**
+   * Writes a configMap/secret/downwardAPI/projected payload. With an fsGroup the volume is
+   * read-only for ownership purposes (upstream `roMask`): files get group read, directories
+   * group search and setgid. Modes are raised in the payload itself so that the atomic
+   * writer's change detection sees the final modes and does not rewrite on every refresh.
+   */
+  async #writeProjection(
+    dir: string,
+    payload: Map<string, FileProjection>,
+    fsGroup: number | undefined,
+  ): Promise<void> {
+    if (fsGroup === undefined) {
+      await writeAtomic(dir, payload, this.#clock);
+      return;
+    }
+    for (const [k, f] of payload) {
+      payload.set(k, { data: f.data, mode: fsGroupMode(f.mode, false, true) });
+    }
+    const changed = await writeAtomic(dir, payload, this.#clock, fsGroup);
+    if (changed || !this.#owned.has(dir)) {
+      await setVolumeOwnership(dir, fsGroup, { readOnly: true, policy: "Always" });
+      this.#owned.add(dir);
+    }
   }
 
   async #projectedPayload(
