@@ -194,3 +194,32 @@ test("diffScript touches only the changed service port, in place", () => {
   assert.match(back.at(-1) ?? "", /^delete chain ip podrun sep-/);
   assert.ok(back.indexOf(`flush chain ip podrun ${changed.chain}`) < back.length - 1);
 });
+
+test("no cluster backend: rejected without endpoints, dropped when internalTrafficPolicy Local has only remote ones", () => {
+  const remoteOnly = modelOf((s, e) => {
+    s.spec!.internalTrafficPolicy = "Local";
+    e.endpoints = e.endpoints.filter((x) => x.nodeName !== NODE);
+  });
+  const none = modelOf((_, e) => {
+    e.endpoints = [];
+  });
+  assert.match(
+    fullScript(new Map([[remoteOnly.id, remoteOnly]]), TABLE),
+    /add element ip podrun no-endpoint-services \{ 10\.96\.0\.20 \. tcp \. 80 : drop \}/,
+  );
+  assert.match(
+    fullScript(new Map([[none.id, none]]), TABLE),
+    /add element ip podrun no-endpoint-services \{ 10\.96\.0\.20 \. tcp \. 80 : goto reject-chain \}/,
+  );
+  // Going from one to the other replaces the verdict: delete, then add.
+  const diff = diffScript(
+    new Map([[none.id, none]]),
+    new Map([[remoteOnly.id, remoteOnly]]),
+    TABLE,
+  );
+  assert.match(
+    diff,
+    /delete element ip podrun no-endpoint-services \{ 10\.96\.0\.20 \. tcp \. 80 \}\n/,
+  );
+  assert.match(diff, /: drop \}/);
+});

@@ -84,12 +84,15 @@ function portObjects(m: ServicePortModel, opts: NftOptions): NftObject[] {
         value: `goto ${m.chain}`,
       });
   } else {
+    // No backend for cluster traffic: rejected when the Service has none at all, dropped
+    // when internalTrafficPolicy Local leaves only backends on other nodes (kube-proxy).
+    const onlyRemote = m.clusterEndpoints !== undefined && m.clusterEndpoints.length > 0;
     for (const ip of m.clusterIPs)
       elements.push({
         kind: "element",
         set: "no-endpoint-services",
         key: `${ip} . ${m.protocol} . ${String(m.port)}`,
-        value: "",
+        value: onlyRemote ? "drop" : "goto reject-chain",
       });
   }
   if (m.nodePort !== undefined) {
@@ -172,7 +175,7 @@ export function fullScript(model: ProxyModel, opts: NftOptions): string {
     `add table ip ${t}`,
     `add map ip ${t} service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; }`,
     `add map ip ${t} service-nodeports { type inet_proto . inet_service : verdict ; }`,
-    `add set ip ${t} no-endpoint-services { type ipv4_addr . inet_proto . inet_service ; }`,
+    `add map ip ${t} no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict ; }`,
     `add set ip ${t} no-endpoint-nodeports { type inet_proto . inet_service ; }`,
     `add chain ip ${t} services`,
     `add rule ip ${t} services ip daddr . meta l4proto . th dport vmap @service-ips`,
@@ -183,7 +186,8 @@ export function fullScript(model: ProxyModel, opts: NftOptions): string {
     `add rule ip ${t} nat-output jump services`,
     `add chain ip ${t} nat-postrouting { type nat hook postrouting priority srcnat ; policy accept ; }`,
     `add rule ip ${t} nat-postrouting meta mark & ${MASQ_MARK} == ${MASQ_MARK} masquerade`,
-    // Services without endpoints are rejected at once (kube-proxy: icmp port unreachable).
+    // Services without endpoints are rejected at once (kube-proxy: icmp port unreachable),
+    // or dropped when internalTrafficPolicy Local finds no backend on this node.
     `add chain ip ${t} filter-input { type filter hook input priority -110 ; policy accept ; }`,
     `add chain ip ${t} filter-forward { type filter hook forward priority -110 ; policy accept ; }`,
     `add chain ip ${t} filter-output { type filter hook output priority -110 ; policy accept ; }`,
@@ -192,7 +196,7 @@ export function fullScript(model: ProxyModel, opts: NftOptions): string {
   ];
   for (const c of ["filter-input", "filter-forward", "filter-output"]) {
     out.push(
-      `add rule ip ${t} ${c} ct state new ip daddr . meta l4proto . th dport @no-endpoint-services goto reject-chain`,
+      `add rule ip ${t} ${c} ct state new ip daddr . meta l4proto . th dport vmap @no-endpoint-services`,
     );
   }
   out.push(

@@ -255,3 +255,30 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   }
   return cluster;
 }
+
+/**
+ * Calls `fn` every `intervalMs` until it returns something other than undefined, and returns
+ * that; throws after `timeoutMs`, with the last error `fn` threw (if any) in the message.
+ */
+export async function poll<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+  intervalMs = 200,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Error | undefined;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e instanceof Error ? e : new Error(String(e));
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out waiting for ${what}${last === undefined ? "" : `: ${last.message}`}`,
+      );
+    await sleep(intervalMs);
+  }
+}

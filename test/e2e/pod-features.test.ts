@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ROOT, startCluster, type Cluster } from "./harness.js";
+import { ROOT, poll, startCluster, type Cluster } from "./harness.js";
 
 const SLEEP = "trap 'exit 0' TERM; while true; do sleep 1; done";
 /** A YAML flow sequence (JSON) for `sh -c <script>`. */
@@ -20,28 +20,6 @@ const httpd = (cgi: Record<string, string>): string =>
     "echo ok > /www/index.html",
     "exec httpd -f -p 8080 -h /www",
   ].join("\n");
-
-const poll = async <T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  timeoutMs = 30_000,
-): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  let last: Error | undefined;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e instanceof Error ? e : new Error(String(e));
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out waiting for ${what}${last === undefined ? "" : `: ${last.message}`}`,
-      );
-    await new Promise((r) => setTimeout(r, 200));
-  }
-};
 
 // Tests use distinct pod names and run three at a time to keep the file's wall time short.
 describe("pod features", { concurrency: 3 }, () => {

@@ -2,33 +2,11 @@
 // of pod volumes (PL-VOL-6), observed only through kubectl (status, events, container logs).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { startCluster, type Cluster } from "./harness.js";
+import { poll, startCluster, type Cluster } from "./harness.js";
 
 const SLEEP = "trap 'exit 0' TERM; while true; do sleep 1; done";
 /** A YAML flow sequence (JSON) for `sh -c <script>`. */
 const sh = (script: string): string => JSON.stringify(["sh", "-c", script]);
-
-const poll = async <T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  let last: Error | undefined;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e instanceof Error ? e : new Error(String(e));
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out waiting for ${what}${last === undefined ? "" : `: ${last.message}`}`,
-      );
-    await new Promise((r) => setTimeout(r, 300));
-  }
-};
 
 describe("pod volumes", { concurrency: 3 }, () => {
   let c: Cluster;
