@@ -19,6 +19,8 @@ const PRIVATE = "127.0.0.1:5002";
 
 describe("image pulls from a registry (PL-IMG, PL-EDGE-4)", { timeout: 240_000 }, () => {
   let c: Cluster;
+  /** Set once the cluster runs: `after` must clean up even when `before` failed early. */
+  let stopCluster: (() => Promise<void>) | undefined;
   let dir: string;
   const children: ChildProcess[] = [];
 
@@ -53,6 +55,7 @@ describe("image pulls from a registry (PL-IMG, PL-EDGE-4)", { timeout: 240_000 }
     );
     await writeFile(registriesFile, `mirrors:\n${mirrors.join("")}`);
     c = await startCluster({ args: ["--registries-config", registriesFile] });
+    stopCluster = () => c.stop();
     const storage = path.join(dir, "storage");
     await mkdir(storage);
     const config = path.join(dir, "config.yml");
@@ -127,8 +130,11 @@ describe("image pulls from a registry (PL-IMG, PL-EDGE-4)", { timeout: 240_000 }
 
   after(async () => {
     for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
-    await c.stop();
-    await rm(dir, { recursive: true, force: true });
+    try {
+      await stopCluster?.();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test("PL-IMG: an image missing from the store is pulled: Pulling, then Pulled with its size, then Running", async () => {
