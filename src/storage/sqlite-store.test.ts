@@ -118,3 +118,48 @@ test("SqliteStore group-commits concurrent writes and close() commits pending on
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("SqliteStore acknowledges writes of overlapping commits in revision order, all durable", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "podrun-store-"));
+  try {
+    const path = join(dir, "state.db");
+    const a = new SqliteStore(path);
+    const ac = new AbortController();
+    const seen: number[] = [];
+    const watching = (async () => {
+      for await (const ev of a.watch("/k/", 0, { signal: ac.signal })) {
+        seen.push(ev.revision);
+        if (seen.length === 200) return;
+      }
+    })();
+    const acked: number[] = [];
+    const writes: Promise<void>[] = [];
+    // Writes spread over several loop turns, so that commits form while a sync runs.
+    for (let turn = 0; turn < 20; turn++) {
+      for (let i = 0; i < 10; i++) {
+        writes.push(
+          a.create(`/k/${turn}-${i}`, { turn, i }).then((s) => {
+            acked.push(s.modRevision);
+          }),
+        );
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(writes);
+    await watching;
+    ac.abort();
+    const expected = Array.from({ length: 200 }, (_, i) => i + 1);
+    assert.deepEqual(acked, expected);
+    assert.deepEqual(seen, expected);
+    await a.close();
+    await assert.rejects(a.create("/k/after-close", {}), /closed/);
+    const b = new SqliteStore(path);
+    try {
+      assert.equal((await b.list("/k/")).items.length, 200);
+    } finally {
+      await b.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,4 +1,7 @@
 import Database from "better-sqlite3";
+import { closeSync, fdatasync, fdatasyncSync, openSync } from "node:fs";
+import { createRequire } from "node:module";
+import { Worker } from "node:worker_threads";
 import { keyConflict, keyExists, keyNotFound, resolveStoreOptions } from "./memory-store.js";
 import type { StoreOptions } from "./memory-store.js";
 import { KeyIndex } from "./key-index.js";
@@ -30,9 +33,39 @@ interface PendingWrite {
 /** Writes between two trims of the on-disk history table. */
 const HISTORY_TRIM_EVERY = 1000;
 
+/** Writes between two WAL checkpoints (about 2–3 WAL pages per write). */
+const CHECKPOINT_EVERY = 500;
+
 /**
- * A Store persisted in one SQLite file (WAL, `synchronous=FULL`: a write is on disk when
- * its promise resolves, and survives SIGKILL). The current values are also held in memory,
+ * The checkpointer thread: its own connection copies WAL pages into the database file (and
+ * syncs both) with PASSIVE checkpoints, which never block the main connection's writers.
+ * Plain CommonJS source (evaluated), so it runs the same under tsx and from dist/.
+ */
+const CHECKPOINTER_SOURCE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const Database = require(workerData.module);
+const db = new Database(workerData.path);
+db.pragma("busy_timeout = 5000");
+db.pragma("synchronous = FULL");
+parentPort.on("message", (m) => {
+  if (m === "close") {
+    db.close();
+    parentPort.close();
+    return;
+  }
+  let err = null;
+  try {
+    db.pragma("wal_checkpoint(PASSIVE)");
+  } catch (e) {
+    err = String(e);
+  }
+  parentPort.postMessage(err);
+});
+`;
+
+/**
+ * A Store persisted in one SQLite file (WAL, synced like `synchronous=FULL`: a write is on
+ * disk when its promise resolves, and survives SIGKILL and power loss). The current values are also held in memory,
  * so reads and lists never touch the disk or re-parse JSON; SQLite is the durable log.
  * Returned values are shared: treat them as read-only. Watch history lives in the
  * `history` table (reloaded at open) and in memory for replay.
@@ -40,9 +73,16 @@ const HISTORY_TRIM_EVERY = 1000;
  *
  * Group commit: a write is checked and applied in memory at once (so concurrent writers
  * are linearized and see each other), and all writes of one event-loop turn are committed
- * in one transaction (one fsync). A write's promise resolves, and its watch event is
- * published, only after that commit. If a commit fails, its writers get the error and the
+ * in one transaction. A write's promise resolves, and its watch event is published, only
+ * after that transaction is durable. If a commit fails, its writers get the error and the
  * store refuses further writes (memory is ahead of disk; reopen to recover).
+ *
+ * Durability without blocking the event loop: SQLite runs with `synchronous=NORMAL`, so a
+ * COMMIT only writes the WAL (no fsync; SQLite still syncs around checkpoints), and the store
+ * itself `fdatasync`s the WAL file on the libuv thread pool before acknowledging the
+ * transactions it covers. That is what `synchronous=FULL` does at every commit, but the wait
+ * happens off the loop. One sync runs at a time; writes arriving meanwhile form the next
+ * batch, committed when it completes. Checkpoints run on a worker thread (its own connection).
  */
 export class SqliteStore implements Store {
   readonly #db: Database.Database;
@@ -57,6 +97,23 @@ export class SqliteStore implements Store {
   /** Writes applied in memory and waiting for the next group commit. */
   #pending: PendingWrite[] = [];
   #flushScheduled = false;
+  /** Set by close(): new writes are refused while the last ones are made durable. */
+  #closing = false;
+  #closePromise: Promise<void> | undefined;
+  /** A WAL sync is running on the thread pool (no commit starts until it is done). */
+  #syncing = false;
+  /** Resolvers waiting for #pending and the running sync to drain (close). */
+  #idleWaiters: (() => void)[] = [];
+  /** Descriptor of the WAL file (opened at the first commit); -1 for an in-memory database. */
+  #walFd: number | undefined;
+  readonly #walPath: string | undefined;
+  readonly #path: string;
+  /** Checkpointer thread, started at the first checkpoint; undefined until then. */
+  #checkpointer: Worker | undefined;
+  #checkpointing = false;
+  /** The last checkpoint failure (diagnostics; checkpoints are retried). */
+  #checkpointError: string | undefined;
+  #writesSinceCheckpoint = 0;
   readonly #stmt: {
     insertKv: Database.Statement<[string, string, number, number]>;
     updateKv: Database.Statement<[string, number, string]>;
@@ -71,8 +128,14 @@ export class SqliteStore implements Store {
     const o = resolveStoreOptions(opts);
     this.#historyLimit = o.historyLimit;
     this.#db = new Database(path);
-    this.#db.pragma("journal_mode = WAL");
-    this.#db.pragma("synchronous = FULL");
+    const mode = this.#db.pragma("journal_mode = WAL", { simple: true });
+    // WAL syncs are done by the store itself (see the class comment); without WAL (an
+    // in-memory database) there is nothing durable to sync.
+    this.#walPath = mode === "wal" ? `${path}-wal` : undefined;
+    this.#db.pragma(this.#walPath === undefined ? "synchronous = FULL" : "synchronous = NORMAL");
+    // Checkpoints (with their fsyncs) run on the checkpointer thread, not on commit.
+    this.#path = path;
+    if (this.#walPath !== undefined) this.#db.pragma("wal_autocheckpoint = 0");
     this.#db.exec(`
       CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL,
         create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;
@@ -238,18 +301,32 @@ export class SqliteStore implements Store {
     });
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.#closePromise ??= this.#close();
+    return this.#closePromise;
+  }
+
+  async #close(): Promise<void> {
     if (this.#closed) return;
-    // Pending writes were acknowledged to nobody yet; commit them before closing.
+    this.#closing = true;
+    // Pending writes were acknowledged to nobody yet; make them durable before closing.
+    // While a sync runs, its completion commits and syncs them.
     this.#flush();
+    if (this.#syncing || this.#pending.length > 0) {
+      await new Promise<void>((resolve) => {
+        this.#idleWaiters.push(resolve);
+      });
+    }
     this.#closed = true;
+    await this.#stopCheckpointer();
+    if (this.#walFd !== undefined && this.#walFd >= 0) closeSync(this.#walFd);
+    // The last connection to close checkpoints the WAL into the database file.
     this.#db.close();
-    await Promise.resolve();
   }
 
   /** Runs one synchronous write step, turning throws into a rejected promise. */
   #write<T>(fn: () => T | Promise<T>): Promise<T> {
-    if (this.#closed) return Promise.reject(new Error("store is closed"));
+    if (this.#closed || this.#closing) return Promise.reject(new Error("store is closed"));
     if (this.#broken !== undefined) {
       return Promise.reject(
         new Error("store is unusable after a failed commit", { cause: this.#broken }),
@@ -273,20 +350,13 @@ export class SqliteStore implements Store {
         },
         reject,
       });
-      if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        // setImmediate (not a microtask) so writes arriving from other I/O callbacks of
-        // the same loop turn share the commit.
-        setImmediate(() => {
-          this.#flush();
-        });
-      }
+      this.#scheduleFlush();
     });
   }
 
-  /** Resolves once every write queued so far is committed. */
+  /** Resolves once every write queued so far is committed and durable (and published). */
   #flushed(): Promise<void> {
-    if (this.#pending.length === 0) return Promise.resolve();
+    if (this.#pending.length === 0 && !this.#syncing) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.#pending.push({
         rows: () => undefined,
@@ -294,33 +364,144 @@ export class SqliteStore implements Store {
         resolve,
         reject,
       });
+      this.#scheduleFlush();
     });
   }
 
-  /** Commits every pending write in one transaction, then publishes and acknowledges them. */
+  #scheduleFlush(): void {
+    // A running sync commits what is pending when it completes (a bigger batch, no extra wait).
+    if (this.#flushScheduled || this.#syncing) return;
+    this.#flushScheduled = true;
+    // setImmediate (not a microtask) so writes arriving from other I/O callbacks of the same
+    // loop turn share the commit.
+    setImmediate(() => {
+      this.#flush();
+    });
+  }
+
+  /**
+   * Commits every pending write in one transaction (the WAL is written, not yet synced), then
+   * syncs the WAL, which publishes and acknowledges the batch. Does nothing while a sync runs.
+   */
   #flush(): void {
     this.#flushScheduled = false;
+    if (this.#syncing || this.#closed) return;
     const batch = this.#pending;
-    if (batch.length === 0 || this.#closed) return;
+    if (batch.length === 0) {
+      this.#checkIdle();
+      return;
+    }
     this.#pending = [];
     const rev = this.#revision;
+    let fd: number;
     try {
+      if (this.#broken !== undefined) throw this.#broken;
       this.#db.transaction(() => {
         for (const w of batch) w.rows();
         this.#stmt.setMeta.run("revision", rev);
       })();
+      this.#writesSinceTrim += batch.length;
+      if (this.#writesSinceTrim >= HISTORY_TRIM_EVERY) {
+        this.#writesSinceTrim = 0;
+        const keepFrom = rev - this.#historyLimit;
+        if (keepFrom > 0) this.#stmt.trimHistory.run(keepFrom);
+      }
+      fd = this.#wal();
+      this.#writesSinceCheckpoint += batch.length;
+      if (this.#writesSinceCheckpoint >= CHECKPOINT_EVERY) this.#checkpoint();
     } catch (err) {
-      this.#broken = err instanceof Error ? err : new Error(String(err));
-      const failure = new Error("commit to sqlite", { cause: err });
-      for (const w of batch) w.reject(failure);
+      this.#fail(batch, err, "commit to sqlite");
+      this.#checkIdle();
       return;
     }
-    this.#writesSinceTrim += batch.length;
-    if (this.#writesSinceTrim >= HISTORY_TRIM_EVERY) {
-      this.#writesSinceTrim = 0;
-      const keepFrom = rev - this.#historyLimit;
-      if (keepFrom > 0) this.#stmt.trimHistory.run(keepFrom);
+    if (this.#closing) {
+      // close() wants everything durable before it returns: sync on the loop.
+      try {
+        if (fd >= 0) fdatasyncSync(fd);
+      } catch (err) {
+        this.#fail(batch, err, "sync the sqlite WAL");
+        this.#checkIdle();
+        return;
+      }
+      this.#acknowledge(batch);
+      this.#checkIdle();
+      return;
     }
+    this.#syncing = true;
+    const done = (err: Error | null): void => {
+      this.#syncing = false;
+      if (err !== null) this.#fail(batch, err, "sync the sqlite WAL");
+      else this.#acknowledge(batch);
+      // Writes that arrived during the sync form the next batch.
+      this.#flush();
+    };
+    if (fd < 0) {
+      setImmediate(() => {
+        done(null);
+      });
+    } else {
+      fdatasync(fd, done);
+    }
+  }
+
+  /** Asks the checkpointer thread for a PASSIVE checkpoint, unless one is running. */
+  #checkpoint(): void {
+    if (this.#checkpointing || this.#walPath === undefined) return;
+    this.#writesSinceCheckpoint = 0;
+    this.#checkpointing = true;
+    if (this.#checkpointer === undefined) {
+      const w = new Worker(CHECKPOINTER_SOURCE, {
+        eval: true,
+        workerData: {
+          module: createRequire(import.meta.url).resolve("better-sqlite3"),
+          path: this.#path,
+        },
+      });
+      w.unref();
+      w.on("message", (err: string | null) => {
+        this.#checkpointing = false;
+        // A failed checkpoint loses nothing (the WAL keeps the pages); the next one retries.
+        if (err !== null) this.#checkpointError = err;
+      });
+      w.on("error", (err) => {
+        // Without the thread the WAL would grow without bound: checkpoint on the loop.
+        this.#checkpointError = String(err);
+        this.#checkpointer = undefined;
+        this.#checkpointing = false;
+        this.#db.pragma("wal_autocheckpoint = 1000");
+      });
+      this.#checkpointer = w;
+    }
+    this.#checkpointer.postMessage("checkpoint");
+  }
+
+  async #stopCheckpointer(): Promise<void> {
+    const w = this.#checkpointer;
+    if (w === undefined) return;
+    this.#checkpointer = undefined;
+    const exited = new Promise<void>((resolve) => {
+      w.once("exit", () => {
+        resolve();
+      });
+    });
+    // Unref'd while idle; close() must keep the process alive until the thread is gone.
+    w.ref();
+    w.postMessage("close");
+    await exited;
+  }
+
+  /** The WAL's descriptor, opened on first use (the file exists once a commit wrote it). */
+  #wal(): number {
+    if (this.#walFd === undefined) {
+      // A file database in WAL mode has its WAL once a commit went through; failing to
+      // open it must fail the commit rather than acknowledge writes that were never synced.
+      this.#walFd = this.#walPath === undefined ? -1 : openSync(this.#walPath, "r");
+    }
+    return this.#walFd;
+  }
+
+  /** Publishes the events of durable writes, in commit order, and resolves their writers. */
+  #acknowledge(batch: readonly PendingWrite[]): void {
     for (const w of batch) {
       // The barrier entries of #flushed carry no event.
       if ((w.event as StoreEvent | undefined) !== undefined) {
@@ -328,5 +509,22 @@ export class SqliteStore implements Store {
       }
       w.resolve();
     }
+  }
+
+  /**
+   * Marks the store broken (memory is ahead of disk) and rejects `batch`; pending writes are
+   * rejected when their flush sees the broken store.
+   */
+  #fail(batch: readonly PendingWrite[], err: unknown, what: string): void {
+    this.#broken ??= err instanceof Error ? err : new Error(String(err));
+    const failure = new Error(what, { cause: err });
+    for (const w of batch) w.reject(failure);
+  }
+
+  #checkIdle(): void {
+    if (this.#syncing || this.#pending.length > 0) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
   }
 }

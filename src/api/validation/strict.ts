@@ -513,42 +513,45 @@ function isPlain(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** Records Go's message for `v` not fitting `s` (Go reports the first error only). */
+function typeErr(v: unknown, s: Schema, goPath: string, parent: string, w: Walk): void {
+  if (w.typeError !== undefined) return;
+  const kind = jsonType(v);
+  const into =
+    goPath === ""
+      ? `Go value of type ${goType(s)}`
+      : `Go struct field ${parent}.${goPath} of type ${goType(s)}`;
+  w.typeError = `json: cannot unmarshal ${kind} into ${into}`;
+}
+
 function walk(v: unknown, s: Schema, path: string, goPath: string, parent: string, w: Walk): void {
   if (v === null) return;
-  const typeErr = (): void => {
-    // Go reports the first error only; later ones are never seen.
-    const kind = jsonType(v);
-    const into =
-      goPath === ""
-        ? `Go value of type ${goType(s)}`
-        : `Go struct field ${parent}.${goPath} of type ${goType(s)}`;
-    w.typeError ??= `json: cannot unmarshal ${kind} into ${into}`;
-  };
   if (isList(s)) {
     if (!Array.isArray(v)) {
-      typeErr();
+      typeErr(v, s, goPath, parent, w);
       return;
     }
     const elem = s[0];
-    v.forEach((x, i) => {
-      walk(x, elem, `${path}[${i}]`, goPath, parent, w);
-    });
+    const items = v as unknown[];
+    for (let i = 0; i < items.length; i++) {
+      walk(items[i], elem, `${path}[${i}]`, goPath, parent, w);
+    }
     return;
   }
   if (typeof s === "object") {
     const struct = s;
     if (!isPlain(v)) {
-      typeErr();
+      typeErr(v, s, goPath, parent, w);
       return;
     }
-    for (const [k, x] of Object.entries(v)) {
+    for (const k of Object.keys(v)) {
       const child = struct.f[k];
       const p = path === "" ? k : `${path}.${k}`;
       if (child === undefined) {
         w.unknown.push(p);
         continue;
       }
-      walk(x, child, p, goPath === "" ? k : `${goPath}.${k}`, struct.go, w);
+      walk(v[k], child, p, goPath === "" ? k : `${goPath}.${k}`, struct.go, w);
     }
     return;
   }
@@ -562,7 +565,7 @@ function walk(v: unknown, s: Schema, path: string, goPath: string, parent: strin
     }
     return;
   }
-  if (!leafOk(s, v)) typeErr();
+  if (!leafOk(s, v)) typeErr(v, s, goPath, parent, w);
 }
 
 /**

@@ -66,7 +66,11 @@ export class RequestMetrics {
 
   /** Counts one finished request that took `durationMs` and answered `code`. */
   observe(l: RequestLabels, code: number, durationMs: number): void {
-    const base: [string, string][] = [
+    // Label values never contain NUL, so joining them with it gives a unique key; the label
+    // arrays are built only for a new series.
+    const durKey = `${l.verb}\0${l.group}\0${l.version}\0${l.resource}\0${l.subresource}\0${l.scope}`;
+    const totalKey = `${durKey}\0${String(code)}`;
+    const base = (): [string, string][] => [
       ["verb", l.verb],
       ["group", l.group],
       ["version", l.version],
@@ -75,24 +79,25 @@ export class RequestMetrics {
       ["scope", l.scope],
       ["component", "apiserver"],
     ];
-    const withCode: [string, string][] = [...base, ["code", String(code)]];
-    const totalKey = JSON.stringify(withCode);
     const t = this.#totals.get(totalKey);
-    if (t === undefined) this.#totals.set(totalKey, { labels: withCode, value: 1 });
-    else t.value++;
-    const durKey = JSON.stringify(base);
+    if (t === undefined) {
+      this.#totals.set(totalKey, { labels: [...base(), ["code", String(code)]], value: 1 });
+    } else {
+      t.value++;
+    }
     let d = this.#durations.get(durKey);
     if (d === undefined) {
       d = {
-        labels: base,
+        labels: base(),
         h: { bucketCounts: REQUEST_DURATION_BUCKETS_SECONDS.map(() => 0), sum: 0, count: 0 },
       };
       this.#durations.set(durKey, d);
     }
     const seconds = Math.max(0, durationMs) / 1000;
-    REQUEST_DURATION_BUCKETS_SECONDS.forEach((le, i) => {
-      if (seconds <= le) d.h.bucketCounts[i] = (d.h.bucketCounts[i] ?? 0) + 1;
-    });
+    const counts = d.h.bucketCounts;
+    for (let i = 0; i < REQUEST_DURATION_BUCKETS_SECONDS.length; i++) {
+      if (seconds <= (REQUEST_DURATION_BUCKETS_SECONDS[i] ?? 0)) counts[i] = (counts[i] ?? 0) + 1;
+    }
     d.h.sum += seconds;
     d.h.count++;
   }
