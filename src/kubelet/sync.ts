@@ -418,15 +418,28 @@ export class PodSyncer {
     });
     const uid = pod.metadata.uid ?? "";
     this.#o.prober.removePod(uid);
-    // Every container has stopped, so nothing uses the volumes any more: they are torn down
-    // while the sandboxes stop and the final status is written (finishPod and cleanupPod then
-    // find nothing left to do), which keeps the unmounts off the deletion's critical path.
+    // The termination message files live in the pod directory the teardown removes: read them
+    // now that every container has stopped (PL-TERM-12).
+    const terminationMessages =
+      opts.podGone === true
+        ? undefined
+        : await this.#terminationMessages(
+            await getRuntimePodStatus(this.#o.runtime, pod, { signal }),
+          );
+    // Nothing uses the volumes any more: they are torn down while the sandboxes stop and the
+    // final status is written (finishPod and cleanupPod then find nothing left to do), which
+    // keeps the unmounts off the deletion's critical path.
     const volumesDown = this.#tearDownVolumes(uid);
     void volumesDown.catch(() => undefined);
     for (const s of rs.sandboxes) await this.#o.runtime.stopPodSandbox(s.id, { signal });
     rs = await getRuntimePodStatus(this.#o.runtime, pod, { signal });
-    if (opts.podGone !== true)
-      await this.#writeStatus(pod, rs, { startTime, isTerminating: true }, signal);
+    if (terminationMessages !== undefined)
+      await this.#writeStatus(
+        pod,
+        rs,
+        { startTime, isTerminating: true, terminationMessages },
+        signal,
+      );
     await volumesDown;
   }
 
@@ -498,7 +511,12 @@ export class PodSyncer {
   async #writeStatus(
     pod: Pod,
     rs: RuntimePodStatus,
-    opts: { startTime: string; isTerminating: boolean },
+    opts: {
+      startTime: string;
+      isTerminating: boolean;
+      /** Read earlier, when the files may be gone by now. @default read from the files */
+      terminationMessages?: ReadonlyMap<string, string>;
+    },
     signal: AbortSignal,
   ): Promise<PodStatus> {
     const uid = pod.metadata.uid ?? "";
@@ -507,7 +525,7 @@ export class PodSyncer {
     const nowMs = this.#o.clock.now();
     const startFailures = new Map(this.startFailures(uid));
     const forcedFailure = this.#forcedFailures.get(uid);
-    const terminationMessages = await this.#terminationMessages(rs);
+    const terminationMessages = opts.terminationMessages ?? (await this.#terminationMessages(rs));
     const status = generatePodStatus(pod, rs, {
       nowMs,
       probes: this.#o.prober,
