@@ -7,12 +7,10 @@
 // its own driver: spawned with `driver <kubeconfig>` it sends every request and prints one
 // JSON report instead of defining tests.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { Agent, request } from "node:https";
 import { after, before, describe, test } from "node:test";
-import { parse as parseYaml } from "yaml";
 import { RESOURCES, apiVersionOf, type ResourceInfo } from "../../src/apiserver/index.js";
 import { startCluster, type Cluster } from "./harness.js";
+import { call, connect, type Reply } from "./https-client.js";
 
 const NS = "bad-input";
 const NAME = "bad-input-1";
@@ -28,77 +26,6 @@ function nameOf(info: ResourceInfo): string {
 /** A label every bad request tries to set; no stored object may ever carry it. */
 const MARKER = "bad-input-marker";
 const LIMIT_BYTES = 3 * 1024 * 1024;
-
-interface Conn {
-  server: URL;
-  agent: Agent;
-  headers: Record<string, string>;
-}
-
-interface Reply {
-  status: number;
-  body: string;
-}
-
-function connect(kubeconfig: string): Conn {
-  const kc = parseYaml(readFileSync(kubeconfig, "utf8")) as {
-    clusters: { cluster: Record<string, string> }[];
-    users: { user: Record<string, string> }[];
-  };
-  const cluster = kc.clusters[0]!.cluster;
-  const user = kc.users[0]!.user;
-  const agent = new Agent({
-    keepAlive: true,
-    maxSockets: 4,
-    ca: Buffer.from(cluster["certificate-authority-data"]!, "base64").toString(),
-  });
-  return {
-    server: new URL(cluster["server"]!),
-    agent,
-    headers: { Authorization: `Bearer ${user["token"]!}` },
-  };
-}
-
-/**
- * One request. A server may answer an oversized body before reading all of it (and then close
- * the connection), so an answer that arrived wins over a later write error.
- */
-function call(
-  conn: Conn,
-  method: string,
-  path: string,
-  body?: string | Buffer,
-  contentType = "application/json",
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    let answered = false;
-    const req = request(
-      new URL(path, conn.server),
-      {
-        method,
-        agent: conn.agent,
-        headers: {
-          ...conn.headers,
-          Accept: "application/json",
-          ...(body === undefined ? {} : { "Content-Type": contentType }),
-        },
-      },
-      (res) => {
-        answered = true;
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() });
-        });
-        res.on("error", reject);
-      },
-    );
-    req.on("error", (err) => {
-      if (!answered) reject(err);
-    });
-    req.end(body);
-  });
-}
 
 /** A valid object of each resource, created before the bad requests. */
 function fixture(info: ResourceInfo): Record<string, unknown> {
@@ -324,7 +251,7 @@ interface Report {
 }
 
 async function drive(kubeconfig: string): Promise<void> {
-  const conn = connect(kubeconfig);
+  const conn = connect(kubeconfig, 4);
   const must = async (
     method: string,
     path: string,

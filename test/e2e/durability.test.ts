@@ -8,11 +8,10 @@
 // prints JSON lines instead of defining tests.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { Agent, request } from "node:https";
+import { request } from "node:https";
 import { after, before, describe, test } from "node:test";
-import { parse as parseYaml } from "yaml";
 import { startCluster, type Cluster } from "./harness.js";
+import { call, connect, type Reply } from "./https-client.js";
 
 const CREATES = 1000;
 /** Creates answered before the server is killed: well inside the burst. */
@@ -20,67 +19,6 @@ const KILL_AFTER_ANSWERS = 150;
 const LABEL = "durability";
 /** A node that does not exist: the pods stay unscheduled and no container is started. */
 const NOWHERE = "durability-nowhere";
-
-interface Conn {
-  server: URL;
-  agent: Agent;
-  headers: Record<string, string>;
-}
-
-interface Reply {
-  status: number;
-  body: string;
-}
-
-/** Connection details of the admin kubeconfig (certificate and token credentials). */
-function connect(kubeconfig: string, maxSockets: number): Conn {
-  const kc = parseYaml(readFileSync(kubeconfig, "utf8")) as {
-    clusters: { cluster: Record<string, string> }[];
-    users: { user: Record<string, string> }[];
-  };
-  const cluster = kc.clusters[0]!.cluster;
-  const user = kc.users[0]!.user;
-  const b64 = (v: string | undefined): string | undefined =>
-    v === undefined ? undefined : Buffer.from(v, "base64").toString();
-  const agent = new Agent({
-    keepAlive: true,
-    maxSockets,
-    ca: b64(cluster["certificate-authority-data"]),
-    cert: b64(user["client-certificate-data"]),
-    key: b64(user["client-key-data"]),
-  });
-  const headers: Record<string, string> = {};
-  if (user["token"] !== undefined) headers["Authorization"] = `Bearer ${user["token"]}`;
-  return { server: new URL(cluster["server"]!), agent, headers };
-}
-
-function call(conn: Conn, method: string, path: string, body?: unknown): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      new URL(path, conn.server),
-      {
-        method,
-        agent: conn.agent,
-        headers: {
-          ...conn.headers,
-          Accept: "application/json",
-          ...(data === undefined ? {} : { "Content-Type": "application/json" }),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() });
-        });
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    req.end(data);
-  });
-}
 
 interface CreateResult {
   name: string;
@@ -104,7 +42,7 @@ async function driveCreates(kubeconfig: string): Promise<void> {
       };
       let out: CreateResult;
       try {
-        const r = await call(conn, "POST", "/api/v1/namespaces/default/pods", pod);
+        const r = await call(conn, "POST", "/api/v1/namespaces/default/pods", JSON.stringify(pod));
         out = { name, status: r.status };
         if (r.status === 201) {
           const meta = (JSON.parse(r.body) as { metadata: Record<string, string> }).metadata;
@@ -182,7 +120,7 @@ async function driveWatch(kubeconfig: string, fromRv: string, names: string): Pr
 /** Driver: one GET or POST; prints `{status, body}`. */
 async function driveCall(kubeconfig: string, method: string, path: string, body: string) {
   const conn = connect(kubeconfig, 1);
-  const r = await call(conn, method, path, body === "" ? undefined : JSON.parse(body));
+  const r = await call(conn, method, path, body === "" ? undefined : body);
   conn.agent.destroy();
   process.stdout.write(JSON.stringify(r) + "\n");
 }
