@@ -113,9 +113,20 @@ export function keyOf(obj: KubeObject): string {
   return ns === undefined || ns === "" ? name : `${ns}/${name}`;
 }
 
+/** The second {@link rfc3339} formatted last, with its text. */
+let lastRfc3339 = { sec: NaN, text: "" };
+
 /** Current time as RFC 3339 with whole seconds, as Kubernetes serializes metav1.Time. */
 export function rfc3339(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const sec = Math.floor(ms / 1000);
+  // Many writes per second stamp the same second: format it once.
+  if (sec !== lastRfc3339.sec) {
+    lastRfc3339 = {
+      sec,
+      text: new Date(sec * 1000).toISOString().replace(/\.\d{3}Z$/, "Z"),
+    };
+  }
+  return lastRfc3339.text;
 }
 
 /** RFC 3339 with microseconds, as metav1.MicroTime serializes (events' eventTime). */

@@ -22,6 +22,26 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   return true;
 }
 
+/** Request bodies decoded from JSON text for one request, see {@link markPrivateBody}. */
+const privateBodies = new WeakSet<object>();
+
+/**
+ * Records that `body` was just parsed from JSON text and nobody else holds it, so the one
+ * write that consumes it ({@link takePrivateBody}) may use it in place instead of taking a
+ * {@link clone}, which would be the same value (a JSON round trip of a JSON parse).
+ */
+export function markPrivateBody(body: unknown): void {
+  if (typeof body === "object" && body !== null) privateBodies.add(body);
+}
+
+/**
+ * True when `body` was marked by {@link markPrivateBody}; clears the mark, so only the first
+ * consumer may mutate it (a retried write must copy the original again).
+ */
+export function takePrivateBody(body: unknown): boolean {
+  return typeof body === "object" && body !== null && privateBodies.delete(body);
+}
+
 /** A private deep copy (JSON semantics), for values that are about to be mutated. */
 export function clone<T>(v: T): T {
   return JSON.parse(JSON.stringify(v)) as T;

@@ -31,6 +31,7 @@ import {
   served,
   listOfStored,
   servedStored,
+  takePrivateBody,
 } from "./objects.js";
 import { applyPatch, serverSideApply, updateManagedFields } from "./patch/index.js";
 import { findResource, qualifiedResource, type ResourceInfo } from "./resources.js";
@@ -252,10 +253,14 @@ export class Registry {
     if (errs.length > 0) throw invalid(info.kind, obj.metadata.name ?? "", errs, info.group);
   }
 
-  #checkBody(info: ResourceInfo, body: unknown): KubeObject {
+  /**
+   * The request body as a private object of the resource's kind (400 otherwise). `isPrivate`:
+   * the body belongs to this call alone (freshly decoded JSON) and is used without a copy.
+   */
+  #checkBody(info: ResourceInfo, body: unknown, isPrivate = false): KubeObject {
     if (!isRecord(body)) throw badRequest(`the body of the request must be a ${info.kind} object`);
     checkTypes(info, body);
-    const obj = clone(body) as unknown as KubeObject;
+    const obj = (isPrivate ? body : clone(body)) as unknown as KubeObject;
     if (!isRecord(obj.metadata)) obj.metadata = {};
     const kind = obj.kind;
     if (kind !== undefined && kind !== "" && kind !== info.kind) {
@@ -287,7 +292,7 @@ export class Registry {
     body: unknown,
     ctx: WriteContext,
   ): Promise<KubeObject> {
-    const obj = this.#checkBody(info, body);
+    const obj = this.#checkBody(info, body, takePrivateBody(body));
     return this.#createObject(info, ns, obj, ctx);
   }
 

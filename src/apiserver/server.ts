@@ -2,7 +2,6 @@ import {
   ApiError,
   badRequest,
   isAlreadyExists,
-  isExpired,
   isNotFound,
   type ApiRequest,
   type ApiResponse,
@@ -13,7 +12,7 @@ import {
   type Status,
   type WatchEvent,
 } from "../api/index.js";
-import type { Store, StoreEvent } from "../storage/index.js";
+import type { Store } from "../storage/index.js";
 import type { Clock, Logger } from "../util/index.js";
 import { discoveryContentType, negotiateDiscovery, negotiateTable } from "./accept.js";
 import {
@@ -27,13 +26,20 @@ import {
 import { EventsViewStore } from "./events-view.js";
 import { METRICS_GROUP, METRICS_RESOURCES, serveMetrics } from "./metrics/api.js";
 import { processMetricsText, RequestMetrics, type RequestLabels } from "./metrics/prometheus.js";
-import { isRecord, prefixFor, served } from "./objects.js";
+import { isRecord, prefixFor } from "./objects.js";
 import { parsePath, type Route } from "./paths.js";
 import { NAMESPACES_INFO, Registry, type WriteContext } from "./registry.js";
 import { apiVersionOf, findResource, RESOURCES, type ResourceInfo } from "./resources.js";
-import { compileFilter, matchesFilter, type ObjectFilter } from "./selectors.js";
+import { compileFilter, type ObjectFilter } from "./selectors.js";
 import { toTable } from "./tables/index.js";
 import { TokenRequestHandler } from "./token-request.js";
+import {
+  encodeWatchEvent,
+  sharedEvent,
+  sleepResult,
+  WatchStream,
+  type WatchPlan,
+} from "./watch.js";
 import {
   AUTHORIZATION_GROUP,
   selfSubjectAccessReview,
@@ -46,6 +52,8 @@ import {
   type PodLogOptions,
   type ResolvedApiServerOptions,
 } from "./types.js";
+
+export { encodeWatchEvent } from "./watch.js";
 
 /** Version reported by `/version` (KA-VER-1); `minor` picks the kubectl binary (KA-HTTP-9). */
 export const SERVER_VERSION = {
@@ -108,30 +116,6 @@ function textStream(text: string): AsyncIterable<Uint8Array> {
     await Promise.resolve();
     yield bytes;
   })();
-}
-
-/** Resolves to "tick" after `ms`, or "aborted" when the signal aborts first. Never rejects. */
-async function sleepResult(
-  clock: Clock,
-  ms: number,
-  signal: AbortSignal,
-): Promise<"tick" | "aborted"> {
-  try {
-    await clock.sleep(ms, signal);
-    return "tick";
-  } catch (err) {
-    if (signal.aborted) return "aborted";
-    throw err;
-  }
-}
-
-type Settled<T> = { ok: IteratorResult<T> } | { err: unknown };
-
-function settle<T>(p: Promise<IteratorResult<T>>): Promise<Settled<T>> {
-  return p.then(
-    (ok) => ({ ok }),
-    (err: unknown) => ({ err }),
-  );
 }
 
 /**
@@ -310,14 +294,18 @@ export class ApiServer {
    */
   async handle(req: ApiRequest, opts: CallOptions = {}): Promise<ApiResponse> {
     const startMs = this.#clock.now();
+    // Parsed once for the dispatch and the metrics labels.
+    const route = parsePath(req.path, this.#resources);
     let resp: ApiResponse;
     try {
-      resp = await this.#dispatch(req, opts.signal);
+      // `opts` travels down unread: its signal may be created on first use (HTTP adapter), and
+      // only streams need one.
+      resp = await this.#dispatch(req, route, opts);
     } catch (err) {
       resp = this.#errorResponse(err, req);
     }
     this.#requestMetrics.observe(
-      this.#requestLabels(req),
+      this.#requestLabels(req, route),
       resp.status,
       this.#clock.now() - startMs,
     );
@@ -325,8 +313,7 @@ export class ApiServer {
   }
 
   /** How a request is counted in `apiserver_request_total` (upstream verb and scope rules). */
-  #requestLabels(req: ApiRequest): RequestLabels {
-    const route = parsePath(req.path, this.#resources);
+  #requestLabels(req: ApiRequest, route: Route | undefined): RequestLabels {
     if (route?.type !== "resource") {
       return { verb: req.method, group: "", version: "", resource: "", subresource: "", scope: "" };
     }
@@ -372,12 +359,15 @@ export class ApiServer {
     return { status: e.code, body: e.toStatus() };
   }
 
-  async #dispatch(req: ApiRequest, signal: AbortSignal | undefined): Promise<ApiResponse> {
+  async #dispatch(
+    req: ApiRequest,
+    route: Route | undefined,
+    opts: CallOptions,
+  ): Promise<ApiResponse> {
     if (req.path === "/metrics") {
       if (req.method !== "GET") throw methodNotAllowed();
       return this.#prometheus();
     }
-    const route = parsePath(req.path, this.#resources);
     if (route === undefined) throw notFoundPath();
     if (route.type !== "resource" && req.method !== "GET") throw methodNotAllowed();
     const accept = req.headers?.["accept"];
@@ -412,9 +402,9 @@ export class ApiServer {
       case "groupVersion":
         return { status: 200, body: apiResourceList(route.group, route.version, this.#resources) };
       case "resource":
-        if (route.info.group === METRICS_GROUP) return this.#metrics(req, route, signal);
+        if (route.info.group === METRICS_GROUP) return this.#metrics(req, route, opts.signal);
         if (route.info.group === AUTHORIZATION_GROUP) return this.#accessReview(req, route);
-        return this.#resource(req, route, signal);
+        return this.#resource(req, route, opts);
     }
   }
 
@@ -490,11 +480,7 @@ export class ApiServer {
     return route.watchPath || queryBool(req, "watch");
   }
 
-  async #resource(
-    req: ApiRequest,
-    route: ResourceRoute,
-    signal: AbortSignal | undefined,
-  ): Promise<ApiResponse> {
+  async #resource(req: ApiRequest, route: ResourceRoute, call: CallOptions): Promise<ApiResponse> {
     const { info, namespace: ns, name, subresource: sub } = route;
     // A namespaced resource without a namespace in the path is only a cross-namespace list.
     if (info.namespaced && ns === undefined && req.method !== "GET") throw methodNotAllowed();
@@ -503,7 +489,7 @@ export class ApiServer {
         if (this.#wantsWatch(req, route)) {
           // Validate now so that request errors get their status code, not a stream.
           this.#watchFilter(req, route);
-          const events = this.watch(req, { signal: signal ?? new AbortController().signal });
+          const events = this.watch(req, { signal: call.signal ?? new AbortController().signal });
           return { status: 200, stream: ndjson(events), contentType: "application/json" };
         }
         if (name === undefined) {
@@ -523,7 +509,7 @@ export class ApiServer {
           }
           return { status: 200, body: list };
         }
-        if (sub === "log") return this.#logs(req, info, ns ?? "", name, signal);
+        if (sub === "log") return this.#logs(req, info, ns ?? "", name, call.signal);
         if (sub !== undefined && sub !== "status" && sub !== "ephemeralcontainers") {
           throw new ApiError("BadRequest", "Upgrade request required");
         }
@@ -790,7 +776,12 @@ export class ApiServer {
    * Event objects may be shared between watchers: never mutate them; serialize with
    * {@link encodeWatchEvent}, which encodes each shared event once.
    */
-  async *watch(req: ApiRequest, opts: { signal: AbortSignal }): AsyncGenerator<WatchEvent> {
+  watch(req: ApiRequest, opts: { signal: AbortSignal }): AsyncIterableIterator<WatchEvent> {
+    return new WatchStream(() => this.#watchPlan(req), this.#store, this.#clock, opts.signal);
+  }
+
+  /** Decides what a watch request serves; throws its request errors as ApiErrors. */
+  #watchPlan(req: ApiRequest): WatchPlan {
     const route = parsePath(req.path);
     if (route?.type !== "resource") throw notFoundPath();
     if (route.subresource !== undefined) throw methodNotAllowed();
@@ -811,121 +802,33 @@ export class ApiServer {
       query(req, "sendInitialEvents") === "true" || rvParam === "" || rvParam === "0";
     const bookmarks = queryBool(req, "allowWatchBookmarks");
     const timeoutSeconds = queryInt(req, "timeoutSeconds");
-    const wrap = (obj: KubeObject): object =>
-      tableV === undefined
-        ? obj
-        : {
-            ...toTable(info, [obj], { nowMs: this.#clock.now(), includeObject }),
-            ...(tableV === "v1beta1" ? { apiVersion: "meta.k8s.io/v1beta1" } : {}),
-          };
-    const event = (type: WatchEvent["type"], obj: KubeObject): WatchEvent =>
-      tableV === undefined ? sharedEvent(type, obj) : { type, object: wrap(obj) as KubeObject };
-    const bookmark = (rev: number, initialEnd: boolean): WatchEvent => ({
-      type: "BOOKMARK",
-      object: {
-        kind: info.kind,
-        apiVersion: apiVersionOf(info),
-        metadata: {
-          resourceVersion: String(rev),
-          ...(initialEnd ? { annotations: { "k8s.io/initial-events-end": "true" } } : {}),
-        },
-      },
+    const wrap = (obj: KubeObject): object => ({
+      ...toTable(info, [obj], { nowMs: this.#clock.now(), includeObject }),
+      ...(tableV === "v1beta1" ? { apiVersion: "meta.k8s.io/v1beta1" } : {}),
     });
-
-    const inner = new AbortController();
-    const onAbort = (): void => {
-      inner.abort();
+    return {
+      info,
+      prefix: prefixFor(info, route.namespace),
+      filter,
+      fromRevision: sendInitial ? undefined : Number(rvParam),
+      initialEndBookmark: bookmarks && query(req, "sendInitialEvents") === "true",
+      bookmarkIntervalMs: bookmarks ? this.#o.bookmarkIntervalMs : undefined,
+      timeoutMs:
+        timeoutSeconds !== undefined && timeoutSeconds > 0 ? timeoutSeconds * 1000 : undefined,
+      event: (type, obj) =>
+        tableV === undefined ? sharedEvent(type, obj) : { type, object: wrap(obj) as KubeObject },
+      bookmark: (rev, initialEnd) => ({
+        type: "BOOKMARK",
+        object: {
+          kind: info.kind,
+          apiVersion: apiVersionOf(info),
+          metadata: {
+            resourceVersion: String(rev),
+            ...(initialEnd ? { annotations: { "k8s.io/initial-events-end": "true" } } : {}),
+          },
+        },
+      }),
     };
-    opts.signal.addEventListener("abort", onAbort, { once: true });
-    if (opts.signal.aborted) inner.abort();
-    const timer =
-      timeoutSeconds !== undefined && timeoutSeconds > 0
-        ? sleepResult(this.#clock, timeoutSeconds * 1000, inner.signal).then((r) => {
-            if (r === "tick") inner.abort();
-          })
-        : Promise.resolve();
-    const store = this.#store;
-    const prefix = prefixFor(info, route.namespace);
-    let tick: Promise<"tick" | "aborted"> | undefined;
-    let pending: Promise<Settled<StoreEvent>> | undefined;
-    try {
-      // Step 1: the initial state as ADDED events, when no resourceVersion is given.
-      let fromRev: number;
-      if (sendInitial) {
-        const { items, revision } = await store.list(prefix);
-        for (const s of items) {
-          if (inner.signal.aborted) return;
-          if (matchesFilter(filter, s.value as KubeObject)) {
-            yield event("ADDED", served(info, s.value, s.modRevision));
-          }
-        }
-        fromRev = revision;
-        if (bookmarks && query(req, "sendInitialEvents") === "true") yield bookmark(fromRev, true);
-      } else {
-        fromRev = Number(rvParam);
-      }
-      // Step 2: changes after fromRev, with selector transitions and bookmarks.
-      const it = store.watch(prefix, fromRev, { signal: inner.signal })[Symbol.asyncIterator]();
-      let lastRev = fromRev;
-      pending = settle(it.next());
-      if (bookmarks) tick = sleepResult(this.#clock, this.#o.bookmarkIntervalMs, inner.signal);
-      for (;;) {
-        const r = tick === undefined ? await pending : await Promise.race([pending, tick]);
-        if (r === "tick") {
-          yield bookmark(lastRev, false);
-          tick = sleepResult(this.#clock, this.#o.bookmarkIntervalMs, inner.signal);
-          continue;
-        }
-        if (r === "aborted") {
-          tick = undefined;
-          continue;
-        }
-        if ("err" in r) {
-          if (isExpired(r.err)) {
-            yield { type: "ERROR", object: r.err.toStatus() };
-            return;
-          }
-          throw r.err;
-        }
-        if (r.ok.done === true) return;
-        const ev = r.ok.value;
-        pending = settle(it.next());
-        lastRev = ev.revision;
-        const out = this.#transition(info, filter, ev);
-        if (out !== undefined) yield event(out[0], out[1]);
-      }
-    } finally {
-      inner.abort();
-      opts.signal.removeEventListener("abort", onAbort);
-      await pending;
-      await tick;
-      await timer;
-    }
-  }
-
-  /** Maps a store event to the event a filtered watcher sees (KA-WATCH-4), if any. */
-  #transition(
-    info: ResourceInfo,
-    filter: ObjectFilter,
-    ev: StoreEvent,
-  ): [WatchEvent["type"], KubeObject] | undefined {
-    const obj = servedEvent(info, ev);
-    if (filter.isEmpty) return [ev.type, obj];
-    const now = matchesFilter(filter, ev.value as KubeObject);
-    switch (ev.type) {
-      case "ADDED":
-        return now ? ["ADDED", obj] : undefined;
-      case "DELETED":
-        return matchesFilter(filter, ev.value as KubeObject) ? ["DELETED", obj] : undefined;
-      case "MODIFIED": {
-        const before =
-          ev.prevValue === undefined || matchesFilter(filter, ev.prevValue as KubeObject);
-        if (now && before) return ["MODIFIED", obj];
-        if (now) return ["ADDED", obj];
-        if (before) return ["DELETED", obj];
-        return undefined;
-      }
-    }
   }
 }
 
@@ -969,45 +872,6 @@ function deleteOptions(req: ApiRequest): DeleteOptions {
     };
   }
   return opts;
-}
-
-/** Served objects per store event: every watcher of one resource shares one object. */
-const servedCache = new WeakMap<StoreEvent, KubeObject>();
-
-function servedEvent(info: ResourceInfo, ev: StoreEvent): KubeObject {
-  let obj = servedCache.get(ev);
-  if (obj === undefined) {
-    obj = served(info, ev.value, ev.revision);
-    servedCache.set(ev, obj);
-  }
-  return obj;
-}
-
-/** Watch events per served object and type, so that watchers share them (and their encoding). */
-const eventCache = new WeakMap<KubeObject, Partial<Record<WatchEvent["type"], WatchEvent>>>();
-
-function sharedEvent(type: WatchEvent["type"], obj: KubeObject): WatchEvent {
-  let byType = eventCache.get(obj);
-  if (byType === undefined) {
-    byType = {};
-    eventCache.set(obj, byType);
-  }
-  return (byType[type] ??= { type, object: obj });
-}
-
-const encodedCache = new WeakMap<WatchEvent, Uint8Array>();
-
-/**
- * One watch event as a newline-terminated JSON line (KA-WATCH-1). Encodings are cached per
- * event object: the same event delivered to many watchers is serialized once.
- */
-export function encodeWatchEvent(ev: WatchEvent): Uint8Array {
-  let bytes = encodedCache.get(ev);
-  if (bytes === undefined) {
-    bytes = encoder.encode(JSON.stringify(ev) + "\n");
-    encodedCache.set(ev, bytes);
-  }
-  return bytes;
 }
 
 /** Newline-delimited JSON of watch events, one chunk per event (KA-WATCH-1). */

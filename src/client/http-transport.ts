@@ -96,20 +96,24 @@ export class HttpTransport implements Transport {
       const text = await readAll(res);
       throw errorFromResponse(status, parseMaybeJson(text));
     }
-    const decoder = new TextDecoder();
-    let buf = "";
+    // Lines are cut from the bytes: a newline byte never occurs inside a multi-byte UTF-8
+    // sequence, and decoding each complete line once gives JSON.parse a flat string.
+    let partial: Buffer | undefined;
     try {
-      for await (const chunk of res as AsyncIterable<Uint8Array>) {
-        buf += decoder.decode(chunk, { stream: true });
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        const buf = partial === undefined ? chunk : Buffer.concat([partial, chunk]);
+        partial = undefined;
+        let start = 0;
         let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const line = buf.slice(0, nl).trim();
-          buf = buf.slice(nl + 1);
+        while ((nl = buf.indexOf(NEWLINE, start)) >= 0) {
+          const line = buf.toString("utf8", start, nl).trim();
+          start = nl + 1;
           if (line === "") continue;
           const ev = parseWatchLine(line);
           if (ev.type === "ERROR") throw errorFromWatchEvent(ev);
           yield ev;
         }
+        if (start < buf.length) partial = buf.subarray(start);
       }
     } catch (err) {
       // Aborting tears the socket down mid-stream; for the caller that is a normal end.
@@ -118,7 +122,7 @@ export class HttpTransport implements Transport {
     } finally {
       res.destroy();
     }
-    const rest = buf.trim();
+    const rest = partial?.toString("utf8").trim() ?? "";
     if (rest !== "") {
       const ev = parseWatchLine(rest);
       if (ev.type === "ERROR") throw errorFromWatchEvent(ev);
@@ -165,6 +169,8 @@ export class HttpTransport implements Transport {
   }
 }
 
+const NEWLINE = 0x0a;
+
 function parseWatchLine(line: string): WatchEvent {
   const ev = JSON.parse(line) as Partial<WatchEvent>;
   if (typeof ev.type !== "string" || typeof ev.object !== "object")
@@ -181,10 +187,26 @@ function parseMaybeJson(text: string): unknown {
   }
 }
 
-async function readAll(res: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of res as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks).toString("utf8");
+/**
+ * The whole body as UTF-8 text. Listens for the stream's events directly: an async iterator
+ * per response costs more than the rest of a small request's client side.
+ */
+function readAll(res: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+    });
+    res.once("end", () => {
+      const only = chunks.length === 1 ? chunks[0] : undefined;
+      resolve((only ?? Buffer.concat(chunks)).toString("utf8"));
+    });
+    res.once("error", reject);
+    // A response torn down before its end (socket reset) ends the read as the iterator did.
+    res.once("close", () => {
+      if (!res.complete) reject(new Error("response closed before its end"));
+    });
+  });
 }
 
 function flattenHeaders(h: http.IncomingHttpHeaders): Record<string, string> {

@@ -6,16 +6,6 @@ export const DEFAULT_HISTORY_LIMIT = 10_000;
 /** How many undelivered events one watcher may hold before it is ended with Expired. */
 export const DEFAULT_WATCHER_BUFFER_LIMIT = 10_000;
 
-interface Watcher {
-  prefix: string;
-  buffer: StoreEvent[];
-  /** Resolves the consumer parked in `next`. */
-  wake: (() => void) | undefined;
-  /** Set when the watcher fell behind; the consumer gets Expired instead of events. */
-  overflow: ApiError | undefined;
-  closed: boolean;
-}
-
 /**
  * In-memory event history plus live fan-out, shared by the store implementations.
  * Not thread-aware (there are no threads): every method runs to completion, so a
@@ -29,7 +19,7 @@ export class WatchHub {
   #head = 0;
   /** Highest revision that was dropped from history; watches from below it expire. */
   #compacted = 0;
-  readonly #watchers = new Set<Watcher>();
+  readonly #watchers = new Set<HubWatcher>();
   readonly #historyLimit: number;
   readonly #bufferLimit: number;
 
@@ -63,20 +53,16 @@ export class WatchHub {
     this.#trim();
     for (const w of this.#watchers) {
       if (!ev.key.startsWith(w.prefix)) continue;
-      if (w.buffer.length >= this.#bufferLimit) {
+      if (!w.deliver(ev, this.#bufferLimit)) {
         // A slow consumer must not hold writers back or grow memory without bound: end it,
         // and let the client re-list (informers treat Expired as "start over").
-        w.buffer.length = 0;
-        w.overflow = expired(
-          `too old resource version: ${ev.revision - 1} (${currentRevision()}): watcher fell behind`,
+        w.fail(
+          expired(
+            `too old resource version: ${ev.revision - 1} (${currentRevision()}): watcher fell behind`,
+          ),
         );
         this.#watchers.delete(w);
-      } else {
-        w.buffer.push(ev);
       }
-      const wake = w.wake;
-      w.wake = undefined;
-      wake?.();
     }
   }
 
@@ -96,53 +82,29 @@ export class WatchHub {
    * Events under `prefix` after `fromRevision`, then live ones, until `signal` aborts.
    * Throws Expired (on the first `next`) when `fromRevision` is below the compaction point.
    */
-  async *watch(
+  watch(
     prefix: string,
     fromRevision: number,
     currentRevision: () => number,
     signal: AbortSignal,
-  ): AsyncGenerator<StoreEvent> {
-    if (signal.aborted) return;
-    if (fromRevision < this.#compacted) {
-      throw expired(`too old resource version: ${fromRevision} (${currentRevision()})`);
-    }
-    // Replay and registration happen in one synchronous step, so no write can fall between.
-    const w: Watcher = {
+  ): AsyncIterableIterator<StoreEvent> {
+    // Registration waits for the first `next`, as a generator's body would: an iterator
+    // nobody reads never joins the fan-out.
+    return new HubWatcher(
       prefix,
-      buffer: this.#replay(prefix, fromRevision),
-      wake: undefined,
-      overflow: undefined,
-      closed: false,
-    };
-    this.#watchers.add(w);
-    const onAbort = (): void => {
-      w.closed = true;
-      const wake = w.wake;
-      w.wake = undefined;
-      wake?.();
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      for (;;) {
-        if (w.closed) return;
-        if (w.overflow !== undefined) throw w.overflow;
-        if (w.buffer.length > 0) {
-          const batch = w.buffer;
-          w.buffer = [];
-          for (const ev of batch) {
-            yield ev;
-            if (isClosed(w)) return;
-          }
-          continue;
+      signal,
+      (w) => {
+        if (fromRevision < this.#compacted) {
+          throw expired(`too old resource version: ${fromRevision} (${currentRevision()})`);
         }
-        await new Promise<void>((resolve) => {
-          w.wake = resolve;
-        });
-      }
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-      this.#watchers.delete(w);
-    }
+        // Replay and registration happen in one synchronous step, so no write can fall between.
+        this.#watchers.add(w);
+        return this.#replay(prefix, fromRevision);
+      },
+      (w) => {
+        this.#watchers.delete(w);
+      },
+    );
   }
 
   #replay(prefix: string, fromRevision: number): StoreEvent[] {
@@ -182,7 +144,124 @@ export class WatchHub {
   }
 }
 
-/** Reads `closed` afresh (the flag changes while the generator is suspended at a yield). */
-function isClosed(w: Watcher): boolean {
-  return w.closed;
+type Settle = (r: IteratorResult<StoreEvent, undefined>) => void;
+
+/**
+ * One watcher: a queue filled by `publish` and drained by `next`. An event reaches a consumer
+ * already waiting in `next` directly (one promise, no generator hops); otherwise it waits in
+ * the buffer. Ends (done) when the signal aborts, even with events still buffered; rejects
+ * with Expired once when it fell behind. `return` ends it at once.
+ */
+class HubWatcher implements AsyncIterableIterator<StoreEvent> {
+  readonly prefix: string;
+  readonly #signal: AbortSignal;
+  /** Replays history and registers the watcher; throws Expired when history is gone. */
+  readonly #register: (w: HubWatcher) => StoreEvent[];
+  readonly #unregister: (w: HubWatcher) => void;
+  #state: "new" | "live" | "ended" = "new";
+  #buffer: StoreEvent[] = [];
+  /** Index of the first undelivered event of #buffer. */
+  #head = 0;
+  /** Set when the watcher fell behind; the consumer gets it instead of events. */
+  #overflow: ApiError | undefined;
+  #waiter: { resolve: Settle; reject: (err: unknown) => void } | undefined;
+  readonly #onAbort = (): void => {
+    this.#end();
+  };
+
+  constructor(
+    prefix: string,
+    signal: AbortSignal,
+    register: (w: HubWatcher) => StoreEvent[],
+    unregister: (w: HubWatcher) => void,
+  ) {
+    this.prefix = prefix;
+    this.#signal = signal;
+    this.#register = register;
+    this.#unregister = unregister;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** Hands `ev` over; false when the buffer already holds `limit` undelivered events. */
+  deliver(ev: StoreEvent, limit: number): boolean {
+    const w = this.#waiter;
+    if (w !== undefined) {
+      this.#waiter = undefined;
+      w.resolve({ value: ev, done: false });
+      return true;
+    }
+    if (this.#buffer.length - this.#head >= limit) return false;
+    this.#buffer.push(ev);
+    return true;
+  }
+
+  /** Ends the watcher with `err` (it was already removed from the fan-out). */
+  fail(err: ApiError): void {
+    this.#buffer = [];
+    this.#head = 0;
+    this.#overflow = err;
+    const w = this.#waiter;
+    if (w === undefined) return;
+    this.#waiter = undefined;
+    this.#overflow = undefined;
+    this.#end();
+    w.reject(err);
+  }
+
+  next(): Promise<IteratorResult<StoreEvent, undefined>> {
+    if (this.#state === "new") {
+      if (this.#signal.aborted) {
+        this.#state = "ended";
+      } else {
+        try {
+          this.#buffer = this.#register(this);
+        } catch (err) {
+          this.#state = "ended";
+          return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+        }
+        this.#state = "live";
+        this.#signal.addEventListener("abort", this.#onAbort, { once: true });
+      }
+    }
+    if (this.#state === "ended") return Promise.resolve({ value: undefined, done: true });
+    const overflow = this.#overflow;
+    if (overflow !== undefined) {
+      this.#overflow = undefined;
+      this.#end();
+      return Promise.reject(overflow);
+    }
+    const ev = this.#buffer[this.#head];
+    if (ev !== undefined) {
+      this.#head++;
+      if (this.#head === this.#buffer.length) {
+        this.#buffer = [];
+        this.#head = 0;
+      }
+      return Promise.resolve({ value: ev, done: false });
+    }
+    return new Promise((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+    });
+  }
+
+  return(): Promise<IteratorResult<StoreEvent, undefined>> {
+    this.#end();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  #end(): void {
+    if (this.#state === "live") {
+      this.#signal.removeEventListener("abort", this.#onAbort);
+      this.#unregister(this);
+    }
+    this.#state = "ended";
+    this.#buffer = [];
+    this.#head = 0;
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.resolve({ value: undefined, done: true });
+  }
 }

@@ -29,7 +29,10 @@ export class StaticTokenVerifier implements TokenVerifier {
     const got = Buffer.from(token);
     // Constant-time comparison so response timing does not leak token prefixes.
     const hit = this.#tokens.find(([t]) => t.length === got.length && timingSafeEqual(t, got));
-    return Promise.resolve(hit === undefined ? undefined : structuredClone(hit[1]));
+    if (hit === undefined) return Promise.resolve(undefined);
+    // A private copy per request, as the table's entry must never change.
+    const user = hit[1];
+    return Promise.resolve({ ...user, groups: [...user.groups] });
   }
 }
 

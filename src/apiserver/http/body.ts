@@ -1,5 +1,6 @@
 import { parse as parseYaml } from "yaml";
 import { ApiError } from "../../api/index.js";
+import { markPrivateBody } from "../objects.js";
 import { decodeProtobufObject, PROTOBUF_CONTENT_TYPE } from "./protobuf.js";
 
 /** Largest request body accepted, as upstream's 3 MiB limit. */
@@ -97,8 +98,9 @@ export function decodeBody(
   if (JSON_TYPES.has(mediaType)) {
     const text = decodeText(raw);
     checkJsonDepth(text, maxDepth);
+    let body: unknown;
     try {
-      return { body: JSON.parse(text), contentType: mediaType || "application/json" };
+      body = JSON.parse(text);
     } catch (err) {
       const detail = err instanceof Error ? err.message : String(err);
       const prefix = opts.isPatch
@@ -106,6 +108,9 @@ export function decodeBody(
         : "couldn't get version/kind; json parse error";
       throw new ApiError("BadRequest", `${prefix}: ${detail}`, undefined, { cause: err });
     }
+    // Fresh from the parser and held by this request alone: a create may use it in place.
+    markPrivateBody(body);
+    return { body, contentType: mediaType || "application/json" };
   }
   if (YAML_TYPES.has(mediaType)) {
     const text = decodeText(raw);

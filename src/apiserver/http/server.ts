@@ -356,23 +356,19 @@ export class HttpsApiServer {
     if (decoded.body !== undefined) apiReq.body = decoded.body;
     if (decoded.rawBody !== undefined) apiReq.rawBody = decoded.rawBody;
 
-    const abort = new AbortController();
-    const onClose = (): void => {
-      abort.abort(new Error("client disconnected"));
-    };
-    res.on("close", onClose);
+    const abort = new LazyAbort(res);
     try {
       if (
         this.#o.serveOpenApi &&
         (url.pathname.startsWith("/openapi/") || url.pathname === "/openapi")
       ) {
-        await writeResponse(res, serveOpenApi(apiReq), abort.signal);
+        await writeResponse(res, serveOpenApi(apiReq), abort);
       } else if (isWatch(method, query)) {
         await this.#serveWatch(apiReq, res, abort.signal);
       } else {
         let resp: ApiResponse;
         try {
-          resp = await this.#o.handler.handle(apiReq, { signal: abort.signal });
+          resp = await this.#o.handler.handle(apiReq, abort);
         } catch (err) {
           const e = statusOf(err);
           if (e.reason === "InternalError") {
@@ -381,11 +377,10 @@ export class HttpsApiServer {
           writeJson(res, e.code, e.toStatus());
           return;
         }
-        await writeResponse(res, resp, abort.signal);
+        await writeResponse(res, resp, abort);
       }
     } finally {
-      res.off("close", onClose);
-      abort.abort(new Error("request finished"));
+      abort.finish();
     }
   }
 
@@ -470,6 +465,46 @@ export class HttpsApiServer {
   }
 }
 
+/**
+ * The cancellation signal of one request, aborted when the client disconnects or the request
+ * finishes. Created on first use of `signal`: most requests (creates, gets) never read it, and
+ * an AbortController plus its abort event cost more than the rest of the adapter's work.
+ */
+class LazyAbort {
+  readonly #res: ServerResponse;
+  #ctl: AbortController | undefined;
+  /** Why the request is over (client gone, or finished), once it is. */
+  #endedBy: string | undefined;
+  readonly #onClose = (): void => {
+    this.#end("client disconnected");
+  };
+
+  constructor(res: ServerResponse) {
+    this.#res = res;
+    res.on("close", this.#onClose);
+  }
+
+  get signal(): AbortSignal {
+    if (this.#ctl === undefined) {
+      this.#ctl = new AbortController();
+      if (this.#endedBy !== undefined) this.#ctl.abort(new Error(this.#endedBy));
+    }
+    return this.#ctl.signal;
+  }
+
+  /** Ends the request: a signal handed out is aborted, a later one is born aborted. */
+  finish(): void {
+    this.#res.off("close", this.#onClose);
+    this.#end("request finished");
+  }
+
+  #end(reason: string): void {
+    if (this.#endedBy !== undefined) return;
+    this.#endedBy = reason;
+    this.#ctl?.abort(new Error(reason));
+  }
+}
+
 /** Peer certificates by connection: a keep-alive connection's certificate never changes. */
 const peerCertificates = new WeakMap<TLSSocket, ReturnType<TLSSocket["getPeerCertificate"]>>();
 
@@ -547,10 +582,11 @@ function drained(res: ServerResponse, signal: AbortSignal): Promise<void> {
 async function writeResponse(
   res: ServerResponse,
   resp: ApiResponse,
-  signal: AbortSignal,
+  abort: { readonly signal: AbortSignal },
 ): Promise<void> {
   for (const [k, v] of Object.entries(resp.headers ?? {})) res.setHeader(k, v);
   if (resp.stream !== undefined) {
+    const signal = abort.signal;
     res.writeHead(resp.status, {
       "Content-Type": resp.contentType ?? "text/plain",
       "Transfer-Encoding": "chunked",
