@@ -1097,10 +1097,10 @@ export class PodSyncer {
       this.#o.imageBackoff.next(key, this.#o.clock.now());
       rec("Warning", "Failed", `Failed to pull image "${spec}": ${msg}`);
       rec("Warning", "Failed", "Error: ErrImagePull");
-      // The next pass follows at once and reports the back-off (ImagePullBackOff): the
-      // kubelet's own status write no longer triggers a sync (status-only updates are not
-      // synced), and the worker's back-off period may outlast a short image back-off.
-      throw new StartError("ErrImagePull", msg, 0);
+      // ErrImagePull shows until the next pass, which reports the back-off (ImagePullBackOff),
+      // as upstream's next sync does. It comes within the image back-off: the kubelet's own
+      // status write triggers no sync, and the worker's back-off may outlast the image's.
+      throw new StartError("ErrImagePull", msg, Math.floor(this.#o.imageBackoff.get(key) / 2));
     }
     this.#o.imageBackoff.gc();
     const img = await this.#o.images.imageStatus(result.id, { signal });

@@ -730,6 +730,8 @@ spec:
   });
 
   test("PL-EDGE-14: pull from an unreachable registry → ErrImagePull, then ImagePullBackOff", async () => {
+    // ErrImagePull shows until the next sync, half the image back-off later: watch from the start.
+    const w = watchPod(c, "edge14");
     await apply(`
 apiVersion: v1
 kind: Pod
@@ -737,7 +739,6 @@ metadata: {name: edge14}
 spec:
   containers: [{name: app, image: "127.0.0.1:5999/nope:doesnotexist"}]
 `);
-    const w = watchPod(c, "edge14");
     try {
       await w.until("ImagePullBackOff", 45_000);
       assert.ok(statuses(w.rows).includes("ErrImagePull"), statuses(w.rows).join(" → "));

@@ -140,9 +140,27 @@ interface ContainerMeta {
   cgroupPath: string;
   /** The OCI error when `runc create` failed; startContainer turns it into a StartError. */
   createError?: string;
+  /**
+   * conmon ran `runc run` (RUN_ON_CREATE): the process runs from createContainer on, at
+   * `runAt`; startContainer only records the start. Its exit is recorded once it is started,
+   * stopped or removed, so a container is never seen exiting before it was started.
+   */
+  startedAtOnce?: boolean;
+  runAt?: number;
 }
 
 const EXIT_WAIT_AFTER_KILL_MS = 10_000;
+
+/** How many network namespaces (with shm) are kept pinned for the next sandboxes. */
+const PINNED_POOL_SIZE = 2;
+
+/** A root filesystem for a container with what user resolution needs. */
+interface PreparedRootfs {
+  rootfs: string;
+  image: Image | undefined;
+  passwd: string;
+  group: string;
+}
 
 /**
  * The real RuntimeService: sandboxes and containers through conmon + runc on overlayfs, pod
@@ -171,6 +189,16 @@ export class RuncRuntime implements RuntimeService {
   #ready: Promise<void> | undefined;
   /** The pod subnet's masquerade rule, installed before the first pod network is attached. */
   #masquerade: Promise<void> | undefined;
+  /**
+   * Sandbox ids whose network namespace (and shm tmpfs) is already pinned under their ns dir:
+   * making a network namespace is the slowest part of a sandbox before its pause can be
+   * created, so a few are made ahead, while no sandbox is being started.
+   */
+  readonly #pinnedPool: SandboxId[] = [];
+  #poolFill: Promise<void> = Promise.resolve();
+  #closed = false;
+  /** The pause image's single layer and user database, read once (forgotten after a failure). */
+  #pauseRootfs: Promise<PreparedRootfs | undefined> | undefined;
 
   constructor(opts: RuncRuntimeOptions) {
     this.#o = resolveRuncRuntimeOptions(opts);
@@ -189,6 +217,10 @@ export class RuncRuntime implements RuntimeService {
   }
   get #exitDir(): string {
     return join(this.#o.runRoot, "exits");
+  }
+  /** The runtime conmon runs for containers that start at once (see RUN_ON_CREATE_SH). */
+  get #runOnCreatePath(): string {
+    return join(this.#o.runRoot, "runc-run-on-create");
   }
   #sandboxDir(id: string): string {
     return join(this.#o.root, "sandboxes", id);
@@ -210,11 +242,39 @@ export class RuncRuntime implements RuntimeService {
     return this.#ready;
   }
 
-  /** Stops the exit watch. Containers keep running. Idempotent. */
-  close(): Promise<void> {
+  /** Stops the exit watch and releases unused pinned namespaces. Containers keep running. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
     this.#watcher?.close();
     this.#watcher = undefined;
-    return Promise.resolve();
+    await this.#poolFill;
+    const unused = this.#pinnedPool.splice(0);
+    await Promise.all(unused.map((id) => this.#releaseNsDir(id)));
+  }
+
+  /** Tops the pool of pinned network namespaces up to PINNED_POOL_SIZE, one at a time. */
+  #fillPool(): void {
+    this.#poolFill = this.#poolFill.then(async () => {
+      while (!this.#closed && this.#pinnedPool.length < PINNED_POOL_SIZE) {
+        const id = newId() as SandboxId;
+        const nsDir = this.#nsDir(id);
+        try {
+          await this.#pinNamespaces(nsDir, join(nsDir, "net"), join(nsDir, "shm"), undefined);
+        } catch (err) {
+          // Sandboxes pin their own namespaces then; the next sandbox tries again.
+          this.#log.warn("pinning a spare network namespace failed", { err });
+          await this.#releaseNsDir(id);
+          return;
+        }
+        this.#pinnedPool.push(id);
+      }
+    });
+  }
+
+  /** Unmounts whatever is pinned in a sandbox's ns dir and removes it. */
+  async #releaseNsDir(id: string): Promise<void> {
+    await this.#unmountNs(id);
+    await rm(this.#nsDir(id), { recursive: true, force: true });
   }
 
   async #init(): Promise<void> {
@@ -232,6 +292,7 @@ export class RuncRuntime implements RuntimeService {
       ].map((d) => mkdir(d, { recursive: true })),
     );
     this.#minOomScoreAdj = await minOomScoreAdj();
+    await writeFile(this.#runOnCreatePath, runOnCreateScript(o.runcPath), { mode: 0o755 });
     // Watch before scanning so that no exit falls between the scan and the watch.
     this.#watcher = watch(this.#exitDir, (_ev, name) => {
       if (name !== null) this.#onExitFile(name);
@@ -258,6 +319,11 @@ export class RuncRuntime implements RuntimeService {
       ...[...this.#containers.keys()].map((id) => this.#checkExit(id)),
       ...[...this.#sandboxes.keys()].map((id) => this.#checkExit(id)),
     ]);
+    // Namespaces pinned ahead by an instance that was killed belong to no sandbox.
+    for (const id of await readdir(join(o.runRoot, "ns"))) {
+      if (!this.#sandboxes.has(id as SandboxId)) await this.#releaseNsDir(id);
+    }
+    this.#fillPool();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -272,7 +338,8 @@ export class RuncRuntime implements RuntimeService {
    */
   async runPodSandbox(config: SandboxConfig, opts: CallOptions = {}): Promise<SandboxId> {
     await this.init();
-    const id = newId() as SandboxId;
+    const pinned = config.hostNetwork ? undefined : this.#pinnedPool.shift();
+    const id = pinned ?? (newId() as SandboxId);
     const signal = opts.signal;
     const dir = this.#sandboxDir(id);
     const nsDir = this.#nsDir(id);
@@ -287,25 +354,20 @@ export class RuncRuntime implements RuntimeService {
       cgroupPath,
       pausePid: 0,
     };
-    if (!config.hostNetwork) {
-      meta.netnsPath = join(nsDir, "net");
-      meta.utsPath = join(nsDir, "uts");
-    } else if (this.#o.hostNetns !== undefined) {
-      meta.netnsPath = this.#o.hostNetns;
-    }
-    if (!config.hostIPC) {
-      meta.ipcPath = join(nsDir, "ipc");
-      meta.shmPath = join(nsDir, "shm");
-    }
+    if (!config.hostNetwork) meta.netnsPath = join(nsDir, "net");
+    else if (this.#o.hostNetns !== undefined) meta.netnsPath = this.#o.hostNetns;
+    if (!config.hostIPC) meta.shmPath = join(nsDir, "shm");
     let cniAdded = false;
     try {
       // Step 1.
-      const pins = [meta.netnsPath, meta.ipcPath, meta.utsPath].filter(
-        (p): p is string => p?.startsWith(nsDir) === true,
-      );
-      const [, , pause] = await Promise.all([
-        steps.time("pins", this.#pinNamespaces(nsDir, meta, pins, signal)),
-        steps.time("cgroup", this.#cg.ensurePod(cgroupPath, config.podResources)),
+      // Only the network namespace is pinned up front: CNI attaches it while the pause is made.
+      // The pause makes its own IPC and UTS namespaces; containers join them through it.
+      // A sandbox from the pool has both already; its shm is unused with hostIPC.
+      const pin = meta.netnsPath?.startsWith(nsDir) === true ? meta.netnsPath : undefined;
+      const [, pause] = await Promise.all([
+        pinned === undefined
+          ? steps.time("pins", this.#pinNamespaces(nsDir, pin, meta.shmPath, signal))
+          : undefined,
         steps.time("rootfs", this.#preparePauseRootfs(dir, signal)),
       ]);
       // Step 2.
@@ -314,8 +376,8 @@ export class RuncRuntime implements RuntimeService {
       const argv = [...(image?.config.entrypoint ?? []), ...(image?.config.cmd ?? [])];
       const namespaces: SpecNamespace[] = [];
       if (meta.netnsPath !== undefined) namespaces.push({ type: "network", path: meta.netnsPath });
-      if (meta.ipcPath !== undefined) namespaces.push({ type: "ipc", path: meta.ipcPath });
-      if (meta.utsPath !== undefined) namespaces.push({ type: "uts", path: meta.utsPath });
+      if (!config.hostIPC) namespaces.push({ type: "ipc" });
+      if (!config.hostNetwork) namespaces.push({ type: "uts" });
       if (config.pidMode !== "node") namespaces.push({ type: "pid" });
       const spec = buildSpec({
         rootfs: pause.rootfs,
@@ -350,15 +412,25 @@ export class RuncRuntime implements RuntimeService {
           })(),
         ),
         (async () => {
-          const created = await steps.time(
-            "create",
-            this.#conmonCreate(id, join(dir, "bundle"), join(dir, "pause.log"), false, false),
+          // The pause starts as soon as it is made: conmon runs `runc run --detach` in place
+          // of `runc create`, which saves a second runc process (`runc start`) on every pod.
+          // runc makes the pod cgroup's directories as it needs them, so the pod cgroup and
+          // its limits are written meanwhile (a parent's limit covers the tasks already in it).
+          const [, created] = await bothOrThrow(
+            steps.time("cgroup", this.#cg.ensurePod(cgroupPath, config.podResources)),
+            steps.time(
+              "create",
+              this.#conmonCreate(id, join(dir, "bundle"), join(dir, "pause.log"), {
+                startAtOnce: true,
+              }),
+            ),
           );
           if (created.error !== undefined) {
             throw new RuntimeError("Failed", `create sandbox infra container: ${created.error}`);
           }
           meta.pausePid = created.pid;
-          await steps.time("start", this.#runc(["start", id], signal));
+          if (!config.hostIPC) meta.ipcPath = `/proc/${String(created.pid)}/ns/ipc`;
+          if (!config.hostNetwork) meta.utsPath = `/proc/${String(created.pid)}/ns/uts`;
         })(),
       );
       meta.ips = netResult;
@@ -367,8 +439,11 @@ export class RuncRuntime implements RuntimeService {
       this.#sandboxes.set(id, meta);
       this.#log.info("sandbox started", { sandbox: id, name: config.name, ips: meta.ips });
       this.#log.debug("sandbox start steps", { sandbox: id, ms: steps.result() });
+      this.#fillPool();
       return id;
     } catch (err) {
+      this.#pauseRootfs = undefined;
+      this.#fillPool();
       await this.#teardownSandbox(meta, cniAdded)
         .then(() => this.#cleanupSandboxFiles(id, meta))
         .catch((e: unknown) => {
@@ -400,32 +475,28 @@ export class RuncRuntime implements RuntimeService {
   }
 
   /**
-   * Pins fresh namespaces with one `unshare --net=FILE …`, which then runs `mount` for the
-   * shm tmpfs. `mount` runs in the new net/IPC/UTS namespaces but in our mount namespace, so the
-   * tmpfs lands on the host like the pins. Two programs instead of `sh` + `mount` + `unshare`.
+   * Pins a fresh network namespace at `netns` (when given) with one `unshare --net=FILE`, which
+   * then runs `mount` for the shm tmpfs. `mount` runs in the new network namespace but in our
+   * mount namespace, so the tmpfs lands on the host like the pin. One program for both.
    */
   async #pinNamespaces(
     nsDir: string,
-    meta: SandboxMeta,
-    pins: string[],
+    netns: string | undefined,
+    shmPath: string | undefined,
     signal: AbortSignal | undefined,
   ): Promise<void> {
+    if (netns === undefined && shmPath === undefined) return;
     await mkdir(nsDir, { recursive: true });
     await Promise.all([
-      ...pins.map((p) => writeFile(p, "")),
-      meta.shmPath === undefined ? undefined : mkdir(meta.shmPath, { recursive: true }),
+      netns === undefined ? undefined : writeFile(netns, ""),
+      shmPath === undefined ? undefined : mkdir(shmPath, { recursive: true }),
     ]);
     const then =
-      meta.shmPath === undefined
+      shmPath === undefined
         ? ["true"]
-        : ["mount", "-t", "tmpfs", "-o", SHM_MOUNT_OPTIONS, "shm", meta.shmPath];
-    const flags = pins.map((p) => {
-      const kind = p.endsWith("/net") ? "net" : p.endsWith("/ipc") ? "ipc" : "uts";
-      return `--${kind}=${p}`;
-    });
-    if (flags.length === 0 && meta.shmPath === undefined) return;
-    const [cmd, ...args] = flags.length === 0 ? then : ["unshare", ...flags, ...then];
-    if (cmd === undefined) return;
+        : ["mount", "-t", "tmpfs", "-o", SHM_MOUNT_OPTIONS, "shm", shmPath];
+    const [cmd = "true", ...args] =
+      netns === undefined ? then : ["unshare", `--net=${netns}`, ...then];
     await runCommand(cmd, args, signal ? { signal } : {});
   }
 
@@ -434,18 +505,24 @@ export class RuncRuntime implements RuntimeService {
    * the pause root is read-only, so the layer directory itself is the root and no overlay is
    * mounted (as the runc baseline does). Otherwise a fresh overlay as for containers.
    */
-  async #preparePauseRootfs(
-    dir: string,
-    signal: AbortSignal | undefined,
-  ): Promise<{ rootfs: string; image: Image | undefined; passwd: string; group: string }> {
+  async #preparePauseRootfs(dir: string, signal: AbortSignal | undefined): Promise<PreparedRootfs> {
+    this.#pauseRootfs ??= this.#readPauseLayer();
+    const [inPlace] = await Promise.all([
+      this.#pauseRootfs,
+      mkdir(join(dir, "bundle"), { recursive: true }),
+    ]);
+    return inPlace ?? this.#prepareRootfs(dir, this.#o.pauseImage, signal);
+  }
+
+  /** The pause image's only layer with its image and user database; undefined for more layers. */
+  async #readPauseLayer(): Promise<PreparedRootfs | undefined> {
     const ref = this.#o.pauseImage;
     const [layers, image] = await Promise.all([
       this.#o.layers.layerPaths(ref),
       this.#o.layers.imageStatus(ref),
-      mkdir(join(dir, "bundle"), { recursive: true }),
     ]);
     const only = layers.length === 1 ? layers[0] : undefined;
-    if (only === undefined) return this.#prepareRootfs(dir, ref, signal);
+    if (only === undefined) return undefined;
     const [passwd, group] = await Promise.all([
       readFile(join(only, "etc/passwd"), "utf8").catch(() => ""),
       readFile(join(only, "etc/group"), "utf8").catch(() => ""),
@@ -458,7 +535,7 @@ export class RuncRuntime implements RuntimeService {
     dir: string,
     imageRef: string,
     signal: AbortSignal | undefined,
-  ): Promise<{ rootfs: string; image: Image | undefined; passwd: string; group: string }> {
+  ): Promise<PreparedRootfs> {
     const bundle = join(dir, "bundle");
     const rootfs = join(bundle, "rootfs");
     const [layers, image] = await Promise.all([
@@ -626,11 +703,15 @@ export class RuncRuntime implements RuntimeService {
     }
     const id = newId() as ContainerId;
     const dir = this.#containerDir(id);
+    const steps = new StepTimer(this.#o.clock);
     try {
-      const [prep] = await Promise.all([
-        this.#prepareRootfs(dir, config.image, opts.signal),
-        mkdir(dirname(config.logPath), { recursive: true }),
-      ]);
+      const [prep] = await steps.time(
+        "rootfs",
+        Promise.all([
+          this.#prepareRootfs(dir, config.image, opts.signal),
+          mkdir(dirname(config.logPath), { recursive: true }),
+        ]),
+      );
       const image = prep.image;
       let user = config.user;
       if (user === undefined) {
@@ -677,14 +758,15 @@ export class RuncRuntime implements RuntimeService {
             }),
         ...(config.security === undefined ? {} : { security: config.security }),
       });
-      await writeFile(join(dir, "bundle", "config.json"), JSON.stringify(spec));
-      const created = await this.#conmonCreate(
-        id,
-        join(dir, "bundle"),
-        config.logPath,
-        config.tty === true,
-        config.stdin === true,
-        config.stdin === true && config.stdinOnce !== true,
+      await steps.time("spec", writeFile(join(dir, "bundle", "config.json"), JSON.stringify(spec)));
+      const created = await steps.time(
+        "create",
+        this.#conmonCreate(id, join(dir, "bundle"), config.logPath, {
+          tty: config.tty === true,
+          stdin: config.stdin === true,
+          leaveStdinOpen: config.stdin === true && config.stdinOnce !== true,
+          startAtOnce: true,
+        }),
       );
       const meta: ContainerMeta = {
         id,
@@ -696,9 +778,14 @@ export class RuncRuntime implements RuntimeService {
         cgroupPath,
       };
       if (created.error !== undefined) meta.createError = created.error;
-      else meta.pid = created.pid;
-      await writeJsonAtomic(join(dir, "meta.json"), meta);
+      else {
+        meta.pid = created.pid;
+        meta.startedAtOnce = true;
+        meta.runAt = this.#o.clock.now();
+      }
+      await steps.time("meta", writeJsonAtomic(join(dir, "meta.json"), meta));
       this.#containers.set(id, meta);
+      this.#log.debug("container create steps", { container: id, ms: steps.result() });
       return id;
     } catch (err) {
       await this.#cleanupContainerFiles(id).catch((e: unknown) => {
@@ -735,7 +822,7 @@ export class RuncRuntime implements RuntimeService {
         throw new RuntimeError("InvalidState", `container ${id} is ${meta.state}, not created`);
       }
       let error = meta.createError;
-      if (error === undefined) {
+      if (error === undefined && meta.startedAtOnce !== true) {
         try {
           await this.#runc(["start", id], opts.signal);
         } catch (err) {
@@ -760,7 +847,7 @@ export class RuncRuntime implements RuntimeService {
         throw new RuntimeError("Failed", `start container: ${error}`);
       }
       // The process may already have exited and been recorded by the exit watch.
-      meta.startedAt = this.#o.clock.now();
+      meta.startedAt = meta.runAt ?? this.#o.clock.now();
       const current = this.#containers.get(id)?.state;
       if (current === "created") meta.state = "running";
       await this.#persist(meta);
@@ -777,12 +864,23 @@ export class RuncRuntime implements RuntimeService {
     await this.init();
     const meta = this.#mustContainer(id);
     if (meta.state === "exited" || meta.createError !== undefined) return;
+    this.#runningUnstarted(meta);
     if (graceMs > 0 && opts.signal?.aborted !== true) {
       const sig = (meta.config.stopSignal ?? "SIGTERM").replace(/^SIG/, "");
       await this.#runc(["kill", id, sig], undefined, false);
       if (await this.#waitExit(id, graceMs, opts.signal)) return;
     }
     await this.#killAndWait(id);
+  }
+
+  /**
+   * A container whose process started at create but that is stopped or removed before it was
+   * started is running: from here on its exit is recorded like any other.
+   */
+  #runningUnstarted(meta: ContainerMeta): void {
+    if (meta.state !== "created" || meta.startedAtOnce !== true) return;
+    meta.state = "running";
+    meta.startedAt = meta.runAt ?? meta.createdAt;
   }
 
   /** SIGKILL and wait for the exit file. */
@@ -907,10 +1005,13 @@ export class RuncRuntime implements RuntimeService {
       const c = this.#containers.get(id as ContainerId);
       if (c !== undefined) {
         if (c.state === "exited") return;
+        // Recorded once started (startContainer checks again), so no exit precedes the start.
+        if (c.state === "created" && c.startedAtOnce === true) return;
         const oom = await this.#cg.oomKilled(c.cgroupPath);
         c.state = "exited";
         c.exitCode = oom && code === 0 ? 137 : code;
-        c.finishedAt = mtimeMs;
+        // The exit file's mtime has ms resolution; the start time was taken after the fact.
+        c.finishedAt = Math.max(mtimeMs, c.startedAt ?? 0);
         c.reason = oom ? "OOMKilled" : code === 0 ? "Completed" : "Error";
         await this.#persist(c);
         this.#emit({ type: "ContainerExited", id, sandboxId: c.sandboxId, atMs: mtimeMs });
@@ -943,6 +1044,7 @@ export class RuncRuntime implements RuntimeService {
     await this.#withLock(id, async () => {
       const meta = this.#containers.get(id);
       if (meta === undefined) return;
+      this.#runningUnstarted(meta);
       if (meta.state !== "exited" && meta.createError === undefined) await this.#killAndWait(id);
       await this.#cleanupContainerFiles(id);
       this.#containers.delete(id);
@@ -1330,11 +1432,10 @@ export class RuncRuntime implements RuntimeService {
     id: string,
     bundle: string,
     logPath: string,
-    tty: boolean,
-    stdin: boolean,
-    leaveStdinOpen = false,
+    opts: { tty?: boolean; stdin?: boolean; leaveStdinOpen?: boolean; startAtOnce?: boolean },
   ): Promise<{ pid: number; error?: string }> {
     const o = this.#o;
+    const { tty = false, stdin = false, leaveStdinOpen = false, startAtOnce = false } = opts;
     const args = [
       "--api-version",
       "1",
@@ -1343,7 +1444,7 @@ export class RuncRuntime implements RuntimeService {
       "-u",
       id,
       "-r",
-      o.runcPath,
+      startAtOnce ? this.#runOnCreatePath : o.runcPath,
       "-b",
       bundle,
       "-p",
@@ -1369,6 +1470,8 @@ export class RuncRuntime implements RuntimeService {
     // Without stdinOnce, an attach client going away must not close the container's stdin.
     if (leaveStdinOpen) args.push("--leave-stdin-open");
     const child = spawn(o.conmonPath, args, {
+      // conmon writes an `oom` marker into its working directory after an OOM kill.
+      cwd: dirname(bundle),
       stdio: ["ignore", "ignore", "ignore", "pipe"],
       detached: true,
       env: { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3" },
@@ -1460,7 +1563,7 @@ export function ociMessage(raw: string): string {
   const last = lines[lines.length - 1] ?? "";
   const m = /msg="((?:[^"\\]|\\.)*)"/.exec(last);
   let msg = m?.[1] === undefined ? last : m[1].replace(/\\(.)/g, "$1");
-  msg = msg.replace(/^runc (create|start) failed: /, "");
+  msg = msg.replace(/^runc (create|start|run) failed: /, "");
   msg = msg.replace(/^unable to start container process: /, "");
   return msg.trim();
 }
@@ -1587,4 +1690,26 @@ async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   const tmp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
   await writeFile(tmp, JSON.stringify(value));
   await rename(tmp, path);
+}
+
+/**
+ * conmon runs `RUNTIME [global options] create [options] ID` and then watches the container.
+ * This wrapper replaces the first `create` argument with `run --detach`, so the container is
+ * created and started by one runc process; conmon is its subreaper either way and still writes
+ * the exit file. startContainer then only records the start (ContainerMeta.startedAtOnce).
+ */
+function runOnCreateScript(runcPath: string): string {
+  const quoted = `'${runcPath.replaceAll("'", `'\\''`)}'`;
+  return [
+    "#!/bin/sh",
+    "# Written by podrun: runs runc with `create` replaced by `run --detach`.",
+    "replaced=",
+    "for arg do",
+    "  shift",
+    '  if [ -z "$replaced" ] && [ "$arg" = create ]; then set -- "$@" run --detach; replaced=1',
+    '  else set -- "$@" "$arg"; fi',
+    "done",
+    `exec ${quoted} "$@"`,
+    "",
+  ].join("\n");
 }
