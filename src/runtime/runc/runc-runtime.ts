@@ -141,7 +141,7 @@ interface ContainerMeta {
   /** The OCI error when `runc create` failed; startContainer turns it into a StartError. */
   createError?: string;
   /**
-   * conmon ran `runc run` (RUN_ON_CREATE): the process runs from createContainer on, at
+   * conmon ran `runc run` (runOnCreateScript): the process runs from createContainer on, at
    * `runAt`; startContainer only records the start. Its exit is recorded once it is started,
    * stopped or removed, so a container is never seen exiting before it was started.
    */
@@ -218,7 +218,7 @@ export class RuncRuntime implements RuntimeService {
   get #exitDir(): string {
     return join(this.#o.runRoot, "exits");
   }
-  /** The runtime conmon runs for containers that start at once (see RUN_ON_CREATE_SH). */
+  /** The runtime conmon runs for containers that start at once (see runOnCreateScript). */
   get #runOnCreatePath(): string {
     return join(this.#o.runRoot, "runc-run-on-create");
   }
@@ -330,11 +330,12 @@ export class RuncRuntime implements RuntimeService {
   // Sandboxes
 
   /**
-   * Creates a sandbox: Step 1 pins fresh net/IPC/UTS namespaces and mounts the pod's shm (one
-   * `unshare` running `mount`), makes the pod cgroup and prepares the pause rootfs; Step 2
-   * writes the pause's config.json; Step 3 runs CNI ADD while conmon creates the pause and
-   * `runc start` starts it; Step 4 persists the metadata. Any failure tears down what was made
-   * and throws. The time of each step is logged at debug level ("sandbox started").
+   * Creates a sandbox: Step 1 takes a pinned network namespace with the pod's shm from the pool
+   * (or pins one: `unshare` running `mount`) and prepares the pause rootfs; Step 2 writes the
+   * pause's config.json; Step 3 runs CNI ADD while conmon runs the pause (in new IPC and UTS
+   * namespaces) and the pod cgroup is written; Step 4 persists the metadata. Any failure tears
+   * down what was made and throws. The time of each step is logged at debug level ("sandbox
+   * start steps").
    */
   async runPodSandbox(config: SandboxConfig, opts: CallOptions = {}): Promise<SandboxId> {
     await this.init();
@@ -687,8 +688,9 @@ export class RuncRuntime implements RuntimeService {
 
   /**
    * Creates a container: fresh overlay rootfs, config.json joining the sandbox namespaces,
-   * conmon + `runc create`. A `runc create` failure (e.g. executable not found) does not throw
-   * here: it is kept and reported by startContainer as a StartError (PL-MAP-3).
+   * conmon + `runc run --detach` (runOnCreateScript: its process runs from here on, startContainer
+   * records the start). A runc failure (e.g. executable not found) does not throw here: it is
+   * kept and reported by startContainer as a StartError (PL-MAP-3).
    */
   async createContainer(
     sandboxId: SandboxId,
@@ -811,8 +813,9 @@ export class RuncRuntime implements RuntimeService {
   }
 
   /**
-   * Starts a created container with `runc start`. A failure (now or kept from create) leaves
-   * it exited with reason StartError, exit code 128, and throws RuntimeError "Failed".
+   * Starts a created container: records the start of one whose process runs since create, or
+   * runs `runc start` (containers adopted from older state). A failure (now or kept from
+   * create) leaves it exited with reason StartError, exit code 128, and throws "Failed".
    */
   async startContainer(id: ContainerId, opts: CallOptions = {}): Promise<void> {
     await this.init();
@@ -1425,8 +1428,9 @@ export class RuncRuntime implements RuntimeService {
   }
 
   /**
-   * Runs conmon, which daemonizes, runs `runc create` and reports the container pid (or the
-   * OCI error) on its sync pipe. conmon then lives on, independent of this process.
+   * Runs conmon, which daemonizes, runs `runc create` (or, with `startAtOnce`, `runc run
+   * --detach` through the wrapper) and reports the container pid (or the OCI error) on its sync
+   * pipe. conmon then lives on, independent of this process.
    */
   async #conmonCreate(
     id: string,
