@@ -2,6 +2,6 @@
 export { SystemClock, abortReason, isAbortError, type Clock } from "./clock.js";
 export { FakeClock } from "./fake-clock.js";
 export { StreamLogger, nullLogger, type Logger, type LogFields, type LogLevel } from "./logger.js";
-export { TaskGroup } from "./tasks.js";
+export { TaskGroup, settleBoth } from "./tasks.js";
 export { BackOff, type BackOffOptions } from "./backoff.js";
 export { WorkQueue } from "./work-queue.js";

@@ -35,3 +35,14 @@ export class TaskGroup {
     while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
   }
 }
+
+/**
+ * Both results once both promises settled, or the first one's error: unlike `Promise.all`,
+ * nothing is still running when a failure is thrown, so the caller can clean up safely.
+ */
+export async function settleBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === "rejected") throw ra.reason;
+  if (rb.status === "rejected") throw rb.reason;
+  return [ra.value, rb.value];
+}

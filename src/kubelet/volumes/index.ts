@@ -13,7 +13,7 @@ import {
   type VolumeProjection,
 } from "../../api/index.js";
 import type { Mount } from "../../runtime/index.js";
-import { abortReason, type Clock, type Logger } from "../../util/index.js";
+import { abortReason, settleBoth, type Clock, type Logger } from "../../util/index.js";
 import {
   ContainerConfigError,
   expandVars,
@@ -385,9 +385,11 @@ export class VolumeManager {
       const src = v.secret;
       const name = src.secretName ?? "";
       await this.#makeDir(dir, 0o777);
-      // Secret content never touches the node disk (PL-VOL-6).
-      await this.#ensureTmpfs(dir, undefined, signal);
-      const secret = await this.#sources.getSecret(ns, name);
+      // Secret content never touches the node disk (PL-VOL-6); the secret is read meanwhile.
+      const [, secret] = await settleBoth(
+        this.#ensureTmpfs(dir, undefined, signal),
+        this.#sources.getSecret(ns, name),
+      );
       const payload = new Map<string, FileProjection>();
       if (secret === undefined) {
         if (src.optional !== true) throw new Error(`secret "${name}" not found`);
@@ -418,11 +420,14 @@ export class VolumeManager {
     }
     if (v.projected !== undefined) {
       await this.#makeDir(dir, 0o777);
-      await this.#ensureTmpfs(dir, undefined, signal);
-      const payload = await this.#projectedPayload(
-        pod,
-        v.projected.sources ?? [],
-        v.projected.defaultMode ?? DEFAULT_MODE,
+      // The token request and source reads run while the tmpfs is mounted.
+      const [, payload] = await settleBoth(
+        this.#ensureTmpfs(dir, undefined, signal),
+        this.#projectedPayload(
+          pod,
+          v.projected.sources ?? [],
+          v.projected.defaultMode ?? DEFAULT_MODE,
+        ),
       );
       await this.#writeProjection(dir, payload, fsGroup);
       return;

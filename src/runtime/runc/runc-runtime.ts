@@ -4,7 +4,7 @@ import { watch, type FSWatcher, constants as fsConstants } from "node:fs";
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Duplex, PassThrough, type Readable, type Writable } from "node:stream";
-import { SystemClock, nullLogger, type Clock, type Logger } from "../../util/index.js";
+import { SystemClock, nullLogger, settleBoth, type Clock, type Logger } from "../../util/index.js";
 import { RuntimeError, isRuntimeError } from "../errors.js";
 import { CniNetwork, type CniNetworkConfig } from "../network/cni.js";
 import type {
@@ -402,7 +402,7 @@ export class RuncRuntime implements RuntimeService {
       await writeFile(join(dir, "bundle", "config.json"), JSON.stringify(spec));
       // Step 3. The pause does not need its network to start, so it starts while CNI runs.
       // Both branches finish before a failure is thrown, so teardown never races a CNI ADD.
-      const [netResult] = await bothOrThrow(
+      const [netResult] = await settleBoth(
         steps.time(
           "cni",
           (async () => {
@@ -417,7 +417,7 @@ export class RuncRuntime implements RuntimeService {
           // of `runc create`, which saves a second runc process (`runc start`) on every pod.
           // runc makes the pod cgroup's directories as it needs them, so the pod cgroup and
           // its limits are written meanwhile (a parent's limit covers the tasks already in it).
-          const [, created] = await bothOrThrow(
+          const [, created] = await settleBoth(
             steps.time("cgroup", this.#cg.ensurePod(cgroupPath, config.podResources)),
             steps.time(
               "create",
@@ -1644,17 +1644,6 @@ async function exists(path: string): Promise<boolean> {
     if (isErrno(err, "ENOENT")) return false;
     throw err;
   }
-}
-
-/**
- * Awaits both promises, then throws the first rejection (as Promise.all would, but only once
- * nothing is still running), else resolves both values.
- */
-async function bothOrThrow<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
-  const [ra, rb] = await Promise.allSettled([a, b]);
-  if (ra.status === "rejected") throw ra.reason as Error;
-  if (rb.status === "rejected") throw rb.reason as Error;
-  return [ra.value, rb.value];
 }
 
 /** Durations of the named steps of one operation, for a debug log line. */
