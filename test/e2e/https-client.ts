@@ -16,6 +16,9 @@ export interface Reply {
   body: string;
 }
 
+/** Size of the pieces a request body is written in (see {@link call}). */
+const CHUNK_BYTES = 64 * 1024;
+
 /** Connection details of `kubeconfig`'s first cluster and user (certificate and token). */
 export function connect(kubeconfig: string, maxSockets: number): Conn {
   const kc = parseYaml(readFileSync(kubeconfig, "utf8")) as {
@@ -40,7 +43,9 @@ export function connect(kubeconfig: string, maxSockets: number): Conn {
 
 /**
  * One request. A server may answer an oversized body before reading all of it (and then close
- * the connection), so an answer that arrived wins over a later write error.
+ * the connection), so an answer that arrived wins over a later write error, and the body is sent
+ * in chunks that stop once the answer is in: a write after the server closed would fail
+ * (EPIPE) outside any listener once the request is over.
  */
 export function call(
   conn: Conn,
@@ -50,7 +55,7 @@ export function call(
   contentType = "application/json",
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    let answered = false;
+    const state = { answered: false };
     const req = request(
       new URL(path, conn.server),
       {
@@ -63,7 +68,7 @@ export function call(
         },
       },
       (res) => {
-        answered = true;
+        state.answered = true;
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
@@ -73,8 +78,29 @@ export function call(
       },
     );
     req.on("error", (err) => {
-      if (!answered) reject(err);
+      if (!state.answered) reject(err);
     });
-    req.end(body);
+    void (async () => {
+      const bytes = body === undefined ? undefined : Buffer.from(body);
+      for (
+        let at = 0;
+        bytes !== undefined && at < bytes.length && !state.answered;
+        at += CHUNK_BYTES
+      ) {
+        if (!req.write(bytes.subarray(at, at + CHUNK_BYTES))) {
+          await new Promise<void>((done) => {
+            const go = (): void => {
+              req.off("drain", go);
+              req.off("close", go);
+              done();
+            };
+            req.on("drain", go);
+            req.on("close", go);
+          });
+        }
+        if (req.destroyed) return;
+      }
+      if (!state.answered) req.end();
+    })();
   });
 }
