@@ -840,6 +840,12 @@ export class Registry {
       await this.#store.delete(keyFor(info, ns, name), { ifRevision: last.modRevision });
     } catch (err) {
       if (isConflict(err)) return RETRY;
+      // After our deletionTimestamp write the node may finish the pod and delete it first
+      // (the kubelet's final delete): the object is gone as asked, as upstream's ignoreNotFound.
+      if (isNotFound(err) && last !== cur) {
+        const rev = await this.#store.currentRevision();
+        return { object: served(info, last.value, rev), deleted: true };
+      }
       if (isNotFound(err)) throw notFound(qualified, name);
       throw err;
     }

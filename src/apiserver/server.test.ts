@@ -818,6 +818,22 @@ describe("ApiServer deletion", () => {
     assert.equal((await call("GET", `${NS}/pods/web`)).status, 404);
   });
 
+  test("PL-TERM-7 a grace-0 delete whose pod the node removes first still answers 200", async () => {
+    const { store, call } = await setup();
+    await call("POST", `${NS}/pods`, pod("raced", {}, "node1"));
+    // The node sees the deletionTimestamp write and deletes the pod before the server does.
+    const update = store.update.bind(store);
+    store.update = async (key, value, ifRevision) => {
+      const s = await update(key, value, ifRevision);
+      if (key.endsWith("/raced")) await store.delete(key);
+      return s;
+    };
+    const r = await call("DELETE", `${NS}/pods/raced`, { gracePeriodSeconds: 0 });
+    assert.equal(r.status, 200);
+    assert.equal(obj<Pod>(r).metadata.deletionGracePeriodSeconds, 0);
+    assert.equal((await call("GET", `${NS}/pods/raced`)).status, 404);
+  });
+
   test("PL-TERM-2/3 unscheduled pods and grace 0 are removed at once", async () => {
     const { call } = await setup();
     await call("POST", `${NS}/pods`, pod("pending"));
