@@ -102,6 +102,27 @@ test("StatsProvider samples on demand only when the newest sample is old enough"
   );
 });
 
+test("StatsProvider's periodic sample right after a query's sample is skipped (no short window)", async () => {
+  const { clock, runtime, stats } = setup();
+  runtime.addContainer("c1", "default", "burn", "spin");
+  const ac = new AbortController();
+  const running = stats.run(ac.signal);
+  const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+  await settle();
+  await settle();
+  // The periodic sample at 0, a query's sample at 9.5 s, the periodic one due at 10 s.
+  await clock.advance(9_500);
+  await stats.podUsage();
+  await clock.advance(500);
+  await settle();
+  await settle();
+  runtime.burn("c1", 1e9);
+  const [pod] = await stats.podUsage();
+  assert.equal(pod?.windowMs, 9_500, "the 10 s sample came 500 ms after the last and was skipped");
+  ac.abort();
+  await running;
+});
+
 test("StatsProvider leaves out pods with a container that has one sample only", async () => {
   const { clock, runtime, stats } = setup();
   runtime.addContainer("a", "default", "web", "app");

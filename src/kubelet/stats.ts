@@ -136,7 +136,8 @@ interface ContainerTrack {
  * cumulative CPU counters and memory of every running container and of the node, and serves
  * rates over the last two samples. `run(signal)` samples every `sampleIntervalMs` until the
  * signal aborts and settles then; queries sample again on demand when the newest sample is
- * older than `minSampleAgeMs`, so one query after a pause still sees a fresh window.
+ * older than `minSampleAgeMs`, so one query after a pause still sees a fresh window. Either
+ * sample is skipped when the newest is younger than that, so every window is at least as long.
  *
  * Concurrency: queries may run concurrently; at most one sample runs at a time and
  * concurrent callers share it. A container or pod appears once it has two samples.
@@ -166,7 +167,8 @@ export class StatsProvider {
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       try {
-        await this.sample();
+        // Skipped right after a query's own sample, so no window is shorter than minSampleAgeMs.
+        await this.#fresh();
       } catch (err) {
         // The next period retries; usage figures are best-effort and must not stop the kubelet.
         this.#o.logger.warn("stats sample failed", { err });
