@@ -1,4 +1,5 @@
 import Database from "better-sqlite3";
+import { closeSync, fdatasync, fdatasyncSync, openSync } from "node:fs";
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 import { keyConflict, keyExists, keyNotFound, resolveStoreOptions } from "./memory-store.js";
@@ -22,18 +23,9 @@ interface HistoryRow {
   prev: string | null;
 }
 
-/**
- * One write's rows, as the committer thread applies them: [type, key, text, revision, prev].
- * `text` is the new value (the old one for DELETED); `prev` the old value of a MODIFIED key.
- * ["COMPACT", revision] trims the history up to and including `revision`.
- */
-type WriteOp =
-  ["ADDED" | "MODIFIED" | "DELETED", string, string, number, string | null] | ["COMPACT", number];
-
 interface PendingWrite {
-  /** Undefined for the barriers of #flushed. */
-  op: WriteOp | undefined;
-  event: StoreEvent | undefined;
+  rows: () => void;
+  event: StoreEvent;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -72,69 +64,6 @@ parentPort.on("message", (m) => {
 `;
 
 /**
- * The committer thread: its own connection commits each batch of writes in one transaction and,
- * in WAL mode, `fdatasync`s the WAL before answering, so neither the SQLite work nor the sync
- * runs on the event loop. One batch at a time, in order. Plain CommonJS source (evaluated), like
- * the checkpointer. Messages: `{ops, revision, trimBefore}` → `null` or an error string;
- * `"autocheckpoint"` (the checkpointer died: let SQLite checkpoint); `"close"`.
- */
-const COMMITTER_SOURCE = `
-const { parentPort, workerData } = require("node:worker_threads");
-const fs = require("node:fs");
-const Database = require(workerData.module);
-const db = new Database(workerData.path);
-db.pragma("busy_timeout = 5000");
-db.pragma(workerData.walPath === null ? "synchronous = FULL" : "synchronous = NORMAL");
-if (workerData.walPath !== null) db.pragma("wal_autocheckpoint = 0");
-const insertKv = db.prepare("INSERT INTO kv (key, value, create_rev, mod_rev) VALUES (?, ?, ?, ?)");
-const updateKv = db.prepare("UPDATE kv SET value = ?, mod_rev = ? WHERE key = ?");
-const deleteKv = db.prepare("DELETE FROM kv WHERE key = ?");
-const insertHistory = db.prepare("INSERT INTO history (rev, type, key, value, prev) VALUES (?, ?, ?, ?, ?)");
-const setMeta = db.prepare("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value");
-const trimHistory = db.prepare("DELETE FROM history WHERE rev <= ?");
-const commit = db.transaction((ops, revision, trimBefore) => {
-  for (const op of ops) {
-    if (op[0] === "COMPACT") {
-      trimHistory.run(op[1]);
-      setMeta.run("compacted", op[1]);
-      continue;
-    }
-    const [type, key, text, rev, prev] = op;
-    if (type === "ADDED") insertKv.run(key, text, rev, rev);
-    else if (type === "MODIFIED") updateKv.run(text, rev, key);
-    else deleteKv.run(key);
-    insertHistory.run(rev, type, key, text, prev);
-  }
-  setMeta.run("revision", revision);
-  if (trimBefore > 0) trimHistory.run(trimBefore);
-});
-let walFd = -1;
-parentPort.on("message", (m) => {
-  if (m === "close") {
-    if (walFd >= 0) fs.closeSync(walFd);
-    db.close();
-    parentPort.close();
-    return;
-  }
-  if (m === "autocheckpoint") {
-    db.pragma("wal_autocheckpoint = 1000");
-    return;
-  }
-  let err = null;
-  try {
-    commit(m.ops, m.revision, m.trimBefore);
-    if (workerData.walPath !== null) {
-      if (walFd < 0) walFd = fs.openSync(workerData.walPath, "r");
-      fs.fdatasyncSync(walFd);
-    }
-  } catch (e) {
-    err = String((e && e.stack) || e);
-  }
-  parentPort.postMessage(err);
-});
-`;
-
-/**
  * A Store persisted in one SQLite file (WAL, synced like `synchronous=FULL`: a write is on
  * disk when its promise resolves, and survives SIGKILL and power loss). The current values are also held in memory,
  * so reads and lists never touch the disk or re-parse JSON; SQLite is the durable log.
@@ -148,13 +77,12 @@ parentPort.on("message", (m) => {
  * after that transaction is durable. If a commit fails, its writers get the error and the
  * store refuses further writes (memory is ahead of disk; reopen to recover).
  *
- * Durability without blocking the event loop: the committer thread (its own connection) runs
- * each batch's transaction with `synchronous=NORMAL`, so a COMMIT only writes the WAL, and then
- * `fdatasync`s the WAL file before the store acknowledges the transactions it covers. That is
- * what `synchronous=FULL` does at every commit, but neither the SQLite work nor the wait runs on
- * the loop. One batch is committed at a time; writes arriving meanwhile form the next batch,
- * committed when it completes. Checkpoints run on a second thread (its own connection). The
- * event loop's own connection only loads the database at open.
+ * Durability without blocking the event loop: SQLite runs with `synchronous=NORMAL`, so a
+ * COMMIT only writes the WAL (no fsync; SQLite still syncs around checkpoints), and the store
+ * itself `fdatasync`s the WAL file on the libuv thread pool before acknowledging the
+ * transactions it covers. That is what `synchronous=FULL` does at every commit, but the wait
+ * happens off the loop. One sync runs at a time; writes arriving meanwhile form the next
+ * batch, committed when it completes. Checkpoints run on a worker thread (its own connection).
  */
 export class SqliteStore implements Store {
   readonly #db: Database.Database;
@@ -172,14 +100,13 @@ export class SqliteStore implements Store {
   /** Set by close(): new writes are refused while the last ones are made durable. */
   #closing = false;
   #closePromise: Promise<void> | undefined;
-  /** A batch is being committed on the committer thread (no other starts until it is done). */
+  /** A WAL sync is running on the thread pool (no commit starts until it is done). */
   #syncing = false;
   /** Resolvers waiting for #pending and the running sync to drain (close). */
   #idleWaiters: (() => void)[] = [];
+  /** Descriptor of the WAL file (opened at the first commit); -1 for an in-memory database. */
+  #walFd: number | undefined;
   readonly #walPath: string | undefined;
-  readonly #committer: Worker;
-  /** Answers of the committer thread, in the order the batches were sent. */
-  readonly #commitAnswers: ((err: string | null) => void)[] = [];
   readonly #path: string;
   /** Checkpointer thread, started at the first checkpoint; undefined until then. */
   #checkpointer: Worker | undefined;
@@ -187,6 +114,14 @@ export class SqliteStore implements Store {
   /** The last checkpoint failure (diagnostics; checkpoints are retried). */
   #checkpointError: string | undefined;
   #writesSinceCheckpoint = 0;
+  readonly #stmt: {
+    insertKv: Database.Statement<[string, string, number, number]>;
+    updateKv: Database.Statement<[string, number, string]>;
+    deleteKv: Database.Statement<[string]>;
+    insertHistory: Database.Statement<[number, string, string, string, string | null]>;
+    setMeta: Database.Statement<[string, number]>;
+    trimHistory: Database.Statement<[number]>;
+  };
 
   /** Opens (creating if needed) the database at `path`, e.g. `DATA_DIR/state.db`. */
   constructor(path: string, opts: StoreOptions = {}) {
@@ -208,6 +143,20 @@ export class SqliteStore implements Store {
         key TEXT NOT NULL, value TEXT NOT NULL, prev TEXT);
       CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     `);
+    this.#stmt = {
+      insertKv: this.#db.prepare(
+        "INSERT INTO kv (key, value, create_rev, mod_rev) VALUES (?, ?, ?, ?)",
+      ),
+      updateKv: this.#db.prepare("UPDATE kv SET value = ?, mod_rev = ? WHERE key = ?"),
+      deleteKv: this.#db.prepare("DELETE FROM kv WHERE key = ?"),
+      insertHistory: this.#db.prepare(
+        "INSERT INTO history (rev, type, key, value, prev) VALUES (?, ?, ?, ?, ?)",
+      ),
+      setMeta: this.#db.prepare(
+        "INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+      ),
+      trimHistory: this.#db.prepare("DELETE FROM history WHERE rev <= ?"),
+    };
     const meta = new Map(
       (
         this.#db.prepare("SELECT name, value FROM meta").all() as { name: string; value: number }[]
@@ -248,30 +197,6 @@ export class SqliteStore implements Store {
         return ev;
       }),
     );
-    this.#committer = new Worker(COMMITTER_SOURCE, {
-      eval: true,
-      workerData: {
-        module: createRequire(import.meta.url).resolve("better-sqlite3"),
-        path,
-        walPath: this.#walPath ?? null,
-      },
-    });
-    // Idle between batches, so an open store does not keep the process alive by itself.
-    this.#committer.unref();
-    this.#committer.on("message", (err: string | null) => {
-      this.#commitAnswers.shift()?.(err);
-    });
-    this.#committer.on("error", (err) => {
-      // Every batch in flight fails; the store is broken from here on (see #fail).
-      this.#broken ??= err;
-      for (const answer of this.#commitAnswers.splice(0)) answer(String(err));
-    });
-    this.#committer.on("exit", () => {
-      // Expected only from close(), after the last batch; otherwise nothing commits any more.
-      if (this.#commitAnswers.length === 0 && this.#closed) return;
-      this.#broken ??= new Error("the sqlite committer thread exited");
-      for (const answer of this.#commitAnswers.splice(0)) answer(String(this.#broken));
-    });
   }
 
   get(key: string): Promise<Stored | undefined> {
@@ -295,7 +220,10 @@ export class SqliteStore implements Store {
       };
       this.#index.set(s);
       return this.#enqueue(
-        ["ADDED", key, text, rev, null],
+        () => {
+          this.#stmt.insertKv.run(key, text, rev, rev);
+          this.#stmt.insertHistory.run(rev, "ADDED", key, text, null);
+        },
         { type: "ADDED", key, value: s.value, revision: rev },
         s,
       );
@@ -319,7 +247,10 @@ export class SqliteStore implements Store {
       };
       this.#index.set(s);
       return this.#enqueue(
-        ["MODIFIED", key, text, rev, JSON.stringify(old.value)],
+        () => {
+          this.#stmt.updateKv.run(text, rev, key);
+          this.#stmt.insertHistory.run(rev, "MODIFIED", key, text, JSON.stringify(old.value));
+        },
         { type: "MODIFIED", key, value: s.value, prevValue: old.value, revision: rev },
         s,
       );
@@ -335,7 +266,10 @@ export class SqliteStore implements Store {
       const rev = ++this.#revision;
       this.#index.delete(key);
       return this.#enqueue(
-        ["DELETED", key, JSON.stringify(old.value), rev, null],
+        () => {
+          this.#stmt.deleteKv.run(key);
+          this.#stmt.insertHistory.run(rev, "DELETED", key, JSON.stringify(old.value), null);
+        },
         { type: "DELETED", key, value: old.value, prevValue: old.value, revision: rev },
         old,
       );
@@ -356,13 +290,15 @@ export class SqliteStore implements Store {
 
   async compact(revision: number): Promise<void> {
     await this.#flushed();
-    const rev = await this.#write(async () => {
-      const r = Math.min(revision, this.#revision);
-      if (r <= this.#hub.compactedRevision) return undefined;
-      await this.#enqueue(["COMPACT", r], undefined, undefined);
-      return r;
+    await this.#write(() => {
+      const rev = Math.min(revision, this.#revision);
+      if (rev <= this.#hub.compactedRevision) return;
+      this.#db.transaction(() => {
+        this.#stmt.trimHistory.run(rev);
+        this.#stmt.setMeta.run("compacted", rev);
+      })();
+      this.#hub.compact(rev);
     });
-    if (rev !== undefined && rev > this.#hub.compactedRevision) this.#hub.compact(rev);
   }
 
   close(): Promise<void> {
@@ -383,7 +319,7 @@ export class SqliteStore implements Store {
     }
     this.#closed = true;
     await this.#stopCheckpointer();
-    await stopThread(this.#committer);
+    if (this.#walFd !== undefined && this.#walFd >= 0) closeSync(this.#walFd);
     // The last connection to close checkpoints the WAL into the database file.
     this.#db.close();
   }
@@ -404,10 +340,10 @@ export class SqliteStore implements Store {
   }
 
   /** Queues the rows of one write for the next group commit; resolves with `result` after it. */
-  #enqueue<T>(op: WriteOp, event: StoreEvent | undefined, result: T): Promise<T> {
+  #enqueue<T>(rows: () => void, event: StoreEvent, result: T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#pending.push({
-        op,
+        rows,
         event,
         resolve: () => {
           resolve(result);
@@ -423,8 +359,8 @@ export class SqliteStore implements Store {
     if (this.#pending.length === 0 && !this.#syncing) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.#pending.push({
-        op: undefined,
-        event: undefined,
+        rows: () => undefined,
+        event: undefined as unknown as StoreEvent,
         resolve,
         reject,
       });
@@ -444,8 +380,8 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Sends every pending write to the committer thread as one batch; its answer (committed and
-   * synced) publishes and acknowledges the batch. Does nothing while a batch is in flight.
+   * Commits every pending write in one transaction (the WAL is written, not yet synced), then
+   * syncs the WAL, which publishes and acknowledges the batch. Does nothing while a sync runs.
    */
   #flush(): void {
     this.#flushScheduled = false;
@@ -456,35 +392,56 @@ export class SqliteStore implements Store {
       return;
     }
     this.#pending = [];
-    if (this.#broken !== undefined) {
-      this.#fail(batch, this.#broken, "commit to sqlite");
+    const rev = this.#revision;
+    let fd: number;
+    try {
+      if (this.#broken !== undefined) throw this.#broken;
+      this.#db.transaction(() => {
+        for (const w of batch) w.rows();
+        this.#stmt.setMeta.run("revision", rev);
+      })();
+      this.#writesSinceTrim += batch.length;
+      if (this.#writesSinceTrim >= HISTORY_TRIM_EVERY) {
+        this.#writesSinceTrim = 0;
+        const keepFrom = rev - this.#historyLimit;
+        if (keepFrom > 0) this.#stmt.trimHistory.run(keepFrom);
+      }
+      fd = this.#wal();
+      this.#writesSinceCheckpoint += batch.length;
+      if (this.#writesSinceCheckpoint >= CHECKPOINT_EVERY) this.#checkpoint();
+    } catch (err) {
+      this.#fail(batch, err, "commit to sqlite");
       this.#checkIdle();
       return;
     }
-    const ops: WriteOp[] = [];
-    for (const w of batch) if (w.op !== undefined) ops.push(w.op);
-    let trimBefore = 0;
-    this.#writesSinceTrim += batch.length;
-    if (this.#writesSinceTrim >= HISTORY_TRIM_EVERY) {
-      this.#writesSinceTrim = 0;
-      trimBefore = Math.max(0, this.#revision - this.#historyLimit);
+    if (this.#closing) {
+      // close() wants everything durable before it returns: sync on the loop.
+      try {
+        if (fd >= 0) fdatasyncSync(fd);
+      } catch (err) {
+        this.#fail(batch, err, "sync the sqlite WAL");
+        this.#checkIdle();
+        return;
+      }
+      this.#acknowledge(batch);
+      this.#checkIdle();
+      return;
     }
     this.#syncing = true;
-    // Keeps the process alive while writes are on their way to disk.
-    this.#committer.ref();
-    this.#commitAnswers.push((err) => {
+    const done = (err: Error | null): void => {
       this.#syncing = false;
-      if (this.#commitAnswers.length === 0) this.#committer.unref();
-      if (err !== null) this.#fail(batch, new Error(err), "commit to sqlite");
-      else {
-        this.#acknowledge(batch);
-        this.#writesSinceCheckpoint += batch.length;
-        if (this.#writesSinceCheckpoint >= CHECKPOINT_EVERY) this.#checkpoint();
-      }
-      // Writes that arrived meanwhile form the next batch.
+      if (err !== null) this.#fail(batch, err, "sync the sqlite WAL");
+      else this.#acknowledge(batch);
+      // Writes that arrived during the sync form the next batch.
       this.#flush();
-    });
-    this.#committer.postMessage({ ops, revision: this.#revision, trimBefore });
+    };
+    if (fd < 0) {
+      setImmediate(() => {
+        done(null);
+      });
+    } else {
+      fdatasync(fd, done);
+    }
   }
 
   /** Asks the checkpointer thread for a PASSIVE checkpoint, unless one is running. */
@@ -511,7 +468,7 @@ export class SqliteStore implements Store {
         this.#checkpointError = String(err);
         this.#checkpointer = undefined;
         this.#checkpointing = false;
-        this.#committer.postMessage("autocheckpoint");
+        this.#db.pragma("wal_autocheckpoint = 1000");
       });
       this.#checkpointer = w;
     }
@@ -522,14 +479,34 @@ export class SqliteStore implements Store {
     const w = this.#checkpointer;
     if (w === undefined) return;
     this.#checkpointer = undefined;
-    await stopThread(w);
+    const exited = new Promise<void>((resolve) => {
+      w.once("exit", () => {
+        resolve();
+      });
+    });
+    // Unref'd while idle; close() must keep the process alive until the thread is gone.
+    w.ref();
+    w.postMessage("close");
+    await exited;
+  }
+
+  /** The WAL's descriptor, opened on first use (the file exists once a commit wrote it). */
+  #wal(): number {
+    if (this.#walFd === undefined) {
+      // A file database in WAL mode has its WAL once a commit went through; failing to
+      // open it must fail the commit rather than acknowledge writes that were never synced.
+      this.#walFd = this.#walPath === undefined ? -1 : openSync(this.#walPath, "r");
+    }
+    return this.#walFd;
   }
 
   /** Publishes the events of durable writes, in commit order, and resolves their writers. */
   #acknowledge(batch: readonly PendingWrite[]): void {
     for (const w of batch) {
-      // The barriers of #flushed and compactions carry no event.
-      if (w.event !== undefined) this.#hub.publish(w.event, () => this.#revision);
+      // The barrier entries of #flushed carry no event.
+      if ((w.event as StoreEvent | undefined) !== undefined) {
+        this.#hub.publish(w.event, () => this.#revision);
+      }
       w.resolve();
     }
   }
@@ -550,17 +527,4 @@ export class SqliteStore implements Store {
     this.#idleWaiters = [];
     for (const w of waiters) w();
   }
-}
-
-/** Asks a worker of this file to close its connection and waits until it has exited. */
-async function stopThread(w: Worker): Promise<void> {
-  const exited = new Promise<void>((resolve) => {
-    w.once("exit", () => {
-      resolve();
-    });
-  });
-  // Unref'd while idle; close() must keep the process alive until the thread is gone.
-  w.ref();
-  w.postMessage("close");
-  await exited;
 }
