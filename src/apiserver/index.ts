@@ -1,5 +1,6 @@
 /** apiserver: routing, discovery, REST semantics over the Store, watch; HTTP adapter in http/. */
-export { ApiServer, SERVER_VERSION, encodeWatchEvent } from "./server.js";
+export { ApiServer, SERVER_VERSION } from "./server.js";
+export { encodeWatchEvent } from "./watch.js";
 export {
   noAdmission,
   resolveApiServerOptions,

@@ -53,8 +53,6 @@ import {
   type ResolvedApiServerOptions,
 } from "./types.js";
 
-export { encodeWatchEvent } from "./watch.js";
-
 /** Version reported by `/version` (KA-VER-1); `minor` picks the kubectl binary (KA-HTTP-9). */
 export const SERVER_VERSION = {
   major: "1",

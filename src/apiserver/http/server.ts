@@ -1,5 +1,5 @@
 import { encodeJson } from "../objects.js";
-import { encodeWatchEvent } from "../server.js";
+import { encodeWatchEvent } from "../watch.js";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { Duplex } from "node:stream";

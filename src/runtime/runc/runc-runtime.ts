@@ -141,11 +141,11 @@ interface ContainerMeta {
   /** The OCI error when `runc create` failed; startContainer turns it into a StartError. */
   createError?: string;
   /**
-   * conmon ran `runc run` (runOnCreateScript): the process runs from createContainer on, at
-   * `runAt`; startContainer only records the start. Its exit is recorded once it is started,
-   * stopped or removed, so a container is never seen exiting before it was started.
+   * When conmon ran `runc run` (runOnCreateScript): the process runs from createContainer on,
+   * and startContainer only records the start. Its exit is recorded once it is started, stopped
+   * or removed, so a container is never seen exiting before it was started. Unset for
+   * containers created by `runc create` (state from an older podrun), which `runc start` starts.
    */
-  startedAtOnce?: boolean;
   runAt?: number;
 }
 
@@ -218,7 +218,7 @@ export class RuncRuntime implements RuntimeService {
   get #exitDir(): string {
     return join(this.#o.runRoot, "exits");
   }
-  /** The runtime conmon runs for containers that start at once (see runOnCreateScript). */
+  /** The runtime conmon runs: runc with `create` turned into `run` (see runOnCreateScript). */
   get #runOnCreatePath(): string {
     return join(this.#o.runRoot, "runc-run-on-create");
   }
@@ -421,9 +421,7 @@ export class RuncRuntime implements RuntimeService {
             steps.time("cgroup", this.#cg.ensurePod(cgroupPath, config.podResources)),
             steps.time(
               "create",
-              this.#conmonCreate(id, join(dir, "bundle"), join(dir, "pause.log"), {
-                startAtOnce: true,
-              }),
+              this.#conmonCreate(id, join(dir, "bundle"), join(dir, "pause.log"), {}),
             ),
           );
           if (created.error !== undefined) {
@@ -440,11 +438,9 @@ export class RuncRuntime implements RuntimeService {
       this.#sandboxes.set(id, meta);
       this.#log.info("sandbox started", { sandbox: id, name: config.name, ips: meta.ips });
       this.#log.debug("sandbox start steps", { sandbox: id, ms: steps.result() });
-      this.#fillPool();
       return id;
     } catch (err) {
       this.#pauseRootfs = undefined;
-      this.#fillPool();
       await this.#teardownSandbox(meta, cniAdded)
         .then(() => this.#cleanupSandboxFiles(id, meta))
         .catch((e: unknown) => {
@@ -452,6 +448,9 @@ export class RuncRuntime implements RuntimeService {
           this.#log.error("cleanup of failed sandbox failed", { sandbox: id, err: e });
         });
       throw err;
+    } finally {
+      // Replaces the namespace taken from the pool (or retries a pool that failed to fill).
+      this.#fillPool();
     }
   }
 
@@ -767,7 +766,6 @@ export class RuncRuntime implements RuntimeService {
           tty: config.tty === true,
           stdin: config.stdin === true,
           leaveStdinOpen: config.stdin === true && config.stdinOnce !== true,
-          startAtOnce: true,
         }),
       );
       const meta: ContainerMeta = {
@@ -782,7 +780,6 @@ export class RuncRuntime implements RuntimeService {
       if (created.error !== undefined) meta.createError = created.error;
       else {
         meta.pid = created.pid;
-        meta.startedAtOnce = true;
         meta.runAt = this.#o.clock.now();
       }
       await steps.time("meta", writeJsonAtomic(join(dir, "meta.json"), meta));
@@ -825,7 +822,7 @@ export class RuncRuntime implements RuntimeService {
         throw new RuntimeError("InvalidState", `container ${id} is ${meta.state}, not created`);
       }
       let error = meta.createError;
-      if (error === undefined && meta.startedAtOnce !== true) {
+      if (error === undefined && meta.runAt === undefined) {
         try {
           await this.#runc(["start", id], opts.signal);
         } catch (err) {
@@ -881,9 +878,9 @@ export class RuncRuntime implements RuntimeService {
    * started is running: from here on its exit is recorded like any other.
    */
   #runningUnstarted(meta: ContainerMeta): void {
-    if (meta.state !== "created" || meta.startedAtOnce !== true) return;
+    if (meta.state !== "created" || meta.runAt === undefined) return;
     meta.state = "running";
-    meta.startedAt = meta.runAt ?? meta.createdAt;
+    meta.startedAt = meta.runAt;
   }
 
   /** SIGKILL and wait for the exit file. */
@@ -1009,7 +1006,7 @@ export class RuncRuntime implements RuntimeService {
       if (c !== undefined) {
         if (c.state === "exited") return;
         // Recorded once started (startContainer checks again), so no exit precedes the start.
-        if (c.state === "created" && c.startedAtOnce === true) return;
+        if (c.state === "created" && c.runAt !== undefined) return;
         const oom = await this.#cg.oomKilled(c.cgroupPath);
         c.state = "exited";
         c.exitCode = oom && code === 0 ? 137 : code;
@@ -1428,18 +1425,18 @@ export class RuncRuntime implements RuntimeService {
   }
 
   /**
-   * Runs conmon, which daemonizes, runs `runc create` (or, with `startAtOnce`, `runc run
-   * --detach` through the wrapper) and reports the container pid (or the OCI error) on its sync
-   * pipe. conmon then lives on, independent of this process.
+   * Runs conmon, which daemonizes, runs `runc run --detach` (through runOnCreateScript) and
+   * reports the container pid (or the OCI error) on its sync pipe. conmon then lives on,
+   * independent of this process.
    */
   async #conmonCreate(
     id: string,
     bundle: string,
     logPath: string,
-    opts: { tty?: boolean; stdin?: boolean; leaveStdinOpen?: boolean; startAtOnce?: boolean },
+    opts: { tty?: boolean; stdin?: boolean; leaveStdinOpen?: boolean },
   ): Promise<{ pid: number; error?: string }> {
     const o = this.#o;
-    const { tty = false, stdin = false, leaveStdinOpen = false, startAtOnce = false } = opts;
+    const { tty = false, stdin = false, leaveStdinOpen = false } = opts;
     const args = [
       "--api-version",
       "1",
@@ -1448,7 +1445,7 @@ export class RuncRuntime implements RuntimeService {
       "-u",
       id,
       "-r",
-      startAtOnce ? this.#runOnCreatePath : o.runcPath,
+      this.#runOnCreatePath,
       "-b",
       bundle,
       "-p",
@@ -1689,7 +1686,7 @@ async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
  * conmon runs `RUNTIME [global options] create [options] ID` and then watches the container.
  * This wrapper replaces the first `create` argument with `run --detach`, so the container is
  * created and started by one runc process; conmon is its subreaper either way and still writes
- * the exit file. startContainer then only records the start (ContainerMeta.startedAtOnce).
+ * the exit file. startContainer then only records the start (ContainerMeta.runAt).
  */
 function runOnCreateScript(runcPath: string): string {
   const quoted = `'${runcPath.replaceAll("'", `'\\''`)}'`;
