@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(runc conmon catatonit containernetworking-plugins iptables nftables iproute2
-  util-linux busybox-static jq file skopeo umoci docker-registry tmux)
+  util-linux busybox-static jq file skopeo umoci docker-registry tmux python3)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

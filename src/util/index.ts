@@ -5,3 +5,11 @@ export { StreamLogger, nullLogger, type Logger, type LogFields, type LogLevel } 
 export { TaskGroup, settleBoth } from "./tasks.js";
 export { BackOff, type BackOffOptions } from "./backoff.js";
 export { WorkQueue } from "./work-queue.js";
+export {
+  Spawner,
+  SpawnError,
+  spawner,
+  type ProcessResult,
+  type SpawnOptions,
+  type SpawnedProcess,
+} from "./spawner.js";

@@ -1,5 +1,5 @@
-import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
+import { spawner } from "../../util/index.js";
 
 /**
  * Mounts tmpfs file systems for memory-backed volumes. Implementations must be safe for
@@ -20,16 +20,13 @@ export interface Mounter {
   mountsUnder(dir: string): Promise<string[]>;
 }
 
-function run(file: string, args: string[], signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, signal === undefined ? {} : { signal }, (err, _stdout, stderr) => {
-      if (err === null) resolve();
-      else
-        reject(
-          new Error(`${file} ${args.join(" ")}: ${stderr.trim() || err.message}`, { cause: err }),
-        );
-    });
-  });
+async function run(file: string, args: string[], signal?: AbortSignal): Promise<void> {
+  const r = await spawner.run(file, args, signal === undefined ? {} : { signal });
+  signal?.throwIfAborted();
+  if (r.code !== 0) {
+    const why = r.stderr.toString().trim() || `exit ${String(r.code ?? r.signal)}`;
+    throw new Error(`${file} ${args.join(" ")}: ${why}`);
+  }
 }
 
 /** Decodes the octal escapes of /proc/self/mountinfo paths (`\040` = space). */

@@ -1,5 +1,5 @@
-import { spawn } from "node:child_process";
 import { join } from "node:path";
+import { spawner, type ProcessResult } from "../../util/index.js";
 import { runCommand } from "../runc/exec.js";
 import { RuntimeError } from "../errors.js";
 import type { PortMapping } from "../types.js";
@@ -85,9 +85,10 @@ export class CniNetwork {
     netnsPath: string,
     portMappings: PortMapping[],
     signal?: AbortSignal,
+    opts: { loopbackDone?: boolean } = {},
   ): Promise<CniAttachment> {
     const [, bridgeResult] = await Promise.all([
-      this.#invoke("loopback", "ADD", containerId, netnsPath, "lo", this.#loopbackConf(), signal),
+      opts.loopbackDone === true ? undefined : this.addLoopback(containerId, netnsPath, signal),
       this.#invoke("bridge", "ADD", containerId, netnsPath, "eth0", this.#bridgeConf(), signal),
     ]);
     let result = bridgeResult;
@@ -103,6 +104,22 @@ export class CniNetwork {
       );
     }
     return { ips: parseIps(result) };
+  }
+
+  /**
+   * CNI ADD of the `loopback` plugin alone (`lo` up). Done ahead for the namespaces a runtime
+   * pins before it needs them; `add` then skips it.
+   */
+  async addLoopback(containerId: string, netnsPath: string, signal?: AbortSignal): Promise<void> {
+    await this.#invoke(
+      "loopback",
+      "ADD",
+      containerId,
+      netnsPath,
+      "lo",
+      this.#loopbackConf(),
+      signal,
+    );
   }
 
   /** CNI DEL in reverse order; tolerant of a missing namespace (PL-MAP-1 teardown). Idempotent. */
@@ -192,32 +209,20 @@ export class CniNetwork {
       CNI_IFNAME: ifName,
       CNI_PATH: this.#opts.binDir,
     };
-    const { code, stdout, stderr } = await new Promise<{
-      code: number;
-      stdout: string;
-      stderr: string;
-    }>((resolve, reject) => {
-      const child = spawn(cmd, args, {
+    let r: ProcessResult;
+    try {
+      r = await spawner.run(cmd, args, {
         env,
-        stdio: ["pipe", "pipe", "pipe"],
-        ...(signal === undefined ? {} : { signal, killSignal: "SIGKILL" }),
+        input: JSON.stringify(conf),
+        ...(signal === undefined ? {} : { signal }),
       });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout.on("data", (d: Buffer) => out.push(d));
-      child.stderr.on("data", (d: Buffer) => err.push(d));
-      child.on("error", (e) => {
-        reject(new RuntimeError("Failed", `run cni plugin ${plugin}`, { cause: e }));
-      });
-      child.on("close", (c) => {
-        resolve({
-          code: c ?? -1,
-          stdout: Buffer.concat(out).toString(),
-          stderr: Buffer.concat(err).toString(),
-        });
-      });
-      child.stdin.end(JSON.stringify(conf));
-    });
+    } catch (e) {
+      throw new RuntimeError("Failed", `run cni plugin ${plugin}`, { cause: e });
+    }
+    signal?.throwIfAborted();
+    const code = r.code ?? -1;
+    const stdout = r.stdout.toString();
+    const stderr = r.stderr.toString();
     if (code !== 0) {
       let msg = stdout.trim() || stderr.trim();
       try {

@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawner, type ProcessResult } from "../../util/index.js";
 import { RuntimeError } from "../errors.js";
 
 /** Result of one finished command. */
@@ -28,28 +28,23 @@ export async function runCommand(
   opts: RunCommandOptions = {},
 ): Promise<CommandResult> {
   const command = [cmd, ...args];
-  const res = await new Promise<CommandResult>((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+  let r: ProcessResult;
+  try {
+    r = await spawner.run(cmd, args, {
+      ...(opts.input === undefined ? {} : { input: opts.input }),
       ...(opts.env === undefined ? {} : { env: opts.env }),
-      ...(opts.signal === undefined ? {} : { signal: opts.signal, killSignal: "SIGKILL" }),
+      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
     });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout?.on("data", (d: Buffer) => out.push(d));
-    child.stderr?.on("data", (d: Buffer) => err.push(d));
-    child.on("error", (e) => {
-      reject(new RuntimeError("Failed", `run ${cmd}`, { cause: e, command }));
-    });
-    child.on("close", (code, sig) => {
-      resolve({
-        code: code ?? (sig === null ? -1 : 128),
-        stdout: Buffer.concat(out).toString(),
-        stderr: Buffer.concat(err).toString(),
-      });
-    });
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
-  });
+  } catch (e) {
+    throw new RuntimeError("Failed", `run ${cmd}`, { cause: e, command });
+  }
+  // An aborted command was killed: the abort is what the caller needs to see.
+  opts.signal?.throwIfAborted();
+  const res: CommandResult = {
+    code: r.code ?? (r.signal === null ? -1 : 128),
+    stdout: r.stdout.toString(),
+    stderr: r.stderr.toString(),
+  };
   if (res.code !== 0 && opts.check !== false) {
     throw new RuntimeError("Failed", `${cmd} ${args[0] ?? ""} exited with ${res.code}`, {
       command,

@@ -4,7 +4,14 @@ import { watch, type FSWatcher, constants as fsConstants } from "node:fs";
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Duplex, PassThrough, type Readable, type Writable } from "node:stream";
-import { SystemClock, nullLogger, settleBoth, type Clock, type Logger } from "../../util/index.js";
+import {
+  SystemClock,
+  nullLogger,
+  settleBoth,
+  spawner,
+  type Clock,
+  type Logger,
+} from "../../util/index.js";
 import { RuntimeError, isRuntimeError } from "../errors.js";
 import { CniNetwork, type CniNetworkConfig } from "../network/cni.js";
 import type {
@@ -151,8 +158,13 @@ interface ContainerMeta {
 
 const EXIT_WAIT_AFTER_KILL_MS = 10_000;
 
-/** How many network namespaces (with shm) are kept pinned for the next sandboxes. */
+/** How many network namespaces (with shm and `lo` up) are kept pinned for the next sandboxes. */
 const PINNED_POOL_SIZE = 2;
+/**
+ * The pool is topped up once no sandbox has been started for this long, so that the refill's
+ * processes do not take CPU from the containers that follow a new sandbox.
+ */
+const POOL_REFILL_DELAY_MS = 250;
 
 /** A root filesystem for a container with what user resolution needs. */
 interface PreparedRootfs {
@@ -196,6 +208,7 @@ export class RuncRuntime implements RuntimeService {
    */
   readonly #pinnedPool: SandboxId[] = [];
   #poolFill: Promise<void> = Promise.resolve();
+  #poolTimer: AbortController | undefined;
   #closed = false;
   /** The pause image's single layer and user database, read once (forgotten after a failure). */
   #pauseRootfs: Promise<PreparedRootfs | undefined> | undefined;
@@ -245,6 +258,7 @@ export class RuncRuntime implements RuntimeService {
   /** Stops the exit watch and releases unused pinned namespaces. Containers keep running. Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#poolTimer?.abort();
     this.#watcher?.close();
     this.#watcher = undefined;
     await this.#poolFill;
@@ -260,6 +274,7 @@ export class RuncRuntime implements RuntimeService {
         const nsDir = this.#nsDir(id);
         try {
           await this.#pinNamespaces(nsDir, join(nsDir, "net"), join(nsDir, "shm"), undefined);
+          await this.#cni.addLoopback(id, join(nsDir, "net"));
         } catch (err) {
           // Sandboxes pin their own namespaces then; the next sandbox tries again.
           this.#log.warn("pinning a spare network namespace failed", { err });
@@ -269,6 +284,21 @@ export class RuncRuntime implements RuntimeService {
         this.#pinnedPool.push(id);
       }
     });
+  }
+
+  /** {@link #fillPool} once no sandbox has started for POOL_REFILL_DELAY_MS. */
+  #fillPoolSoon(): void {
+    this.#poolTimer?.abort();
+    const timer = new AbortController();
+    this.#poolTimer = timer;
+    this.#o.clock.sleep(POOL_REFILL_DELAY_MS, timer.signal).then(
+      () => {
+        if (this.#poolTimer !== timer) return;
+        this.#poolTimer = undefined;
+        this.#fillPool();
+      },
+      () => undefined,
+    );
   }
 
   /** Unmounts whatever is pinned in a sandbox's ns dir and removes it. */
@@ -409,7 +439,10 @@ export class RuncRuntime implements RuntimeService {
             if (config.hostNetwork || meta.netnsPath === undefined) return [];
             await this.#ensureMasquerade(signal);
             cniAdded = true;
-            return (await this.#cni.add(id, meta.netnsPath, config.portMappings, signal)).ips;
+            const loopbackDone = pinned !== undefined;
+            return (
+              await this.#cni.add(id, meta.netnsPath, config.portMappings, signal, { loopbackDone })
+            ).ips;
           })(),
         ),
         (async () => {
@@ -450,7 +483,7 @@ export class RuncRuntime implements RuntimeService {
       throw err;
     } finally {
       // Replaces the namespace taken from the pool (or retries a pool that failed to fill).
-      this.#fillPool();
+      this.#fillPoolSoon();
     }
   }
 
@@ -1105,21 +1138,9 @@ export class RuncRuntime implements RuntimeService {
     await this.init();
     this.#mustRunning(id);
     const pidFile = join(this.#o.runRoot, "pid", `exec-${newId().slice(0, 16)}`);
-    const child = spawn(
-      this.#o.runcPath,
-      ["--root", this.#runcRoot, "exec", "--pid-file", pidFile, id, ...argv],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (d: Buffer) => out.push(d));
-    child.stderr.on("data", (d: Buffer) => err.push(d));
-    const done = new Promise<number>((resolve, reject) => {
-      child.on("error", reject);
-      child.on("close", (code, sig) => {
-        resolve(code ?? 128 + (sig === null ? 0 : 9));
-      });
-    });
+    const done = spawner
+      .run(this.#o.runcPath, ["--root", this.#runcRoot, "exec", "--pid-file", pidFile, id, ...argv])
+      .then((r) => ({ ...r, exitCode: r.code ?? 128 + (r.signal === null ? 0 : 9) }));
     const ac = new AbortController();
     const onAbort = (): void => {
       ac.abort();
@@ -1136,11 +1157,11 @@ export class RuncRuntime implements RuntimeService {
       },
     );
     try {
-      const exitCode = await done;
+      const { exitCode, stdout, stderr } = await done;
       return {
         exitCode: flags.timedOut && exitCode === 0 ? 137 : exitCode,
-        stdout: Buffer.concat(out),
-        stderr: Buffer.concat(err),
+        stdout,
+        stderr,
         timedOut: flags.timedOut,
       };
     } finally {
@@ -1470,30 +1491,30 @@ export class RuncRuntime implements RuntimeService {
     if (stdin) args.push("-i");
     // Without stdinOnce, an attach client going away must not close the container's stdin.
     if (leaveStdinOpen) args.push("--leave-stdin-open");
-    const child = spawn(o.conmonPath, args, {
+    const child = spawner.start(o.conmonPath, args, {
       // conmon writes an `oom` marker into its working directory after an OOM kill.
       cwd: dirname(bundle),
-      stdio: ["ignore", "ignore", "ignore", "pipe"],
-      detached: true,
-      env: { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3" },
+      capture: false,
+      setsid: true,
+      env: { PATH: process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin" },
+      syncPipeEnv: "_OCI_SYNCPIPE",
     });
-    const pipe = child.stdio[3] as Readable;
     const message = await new Promise<string>((resolve, reject) => {
       let buf = "";
-      child.on("error", (err) => {
+      child.done.catch((err: unknown) => {
         reject(new RuntimeError("Failed", "run conmon", { cause: err }));
       });
-      pipe.on("data", (d: Buffer) => {
+      child.onSync((d) => {
+        if (d === "end") {
+          resolve(buf);
+          return;
+        }
         buf += d.toString();
         if (buf.includes("}")) resolve(buf);
       });
-      pipe.on("close", () => {
-        resolve(buf);
-      });
     });
     // conmon keeps the pipe's write end; the runtime no longer needs its read end.
-    pipe.destroy();
-    child.unref();
+    child.releaseSync();
     let parsed: { data?: number; message?: string };
     try {
       parsed = JSON.parse(message.slice(0, message.indexOf("}") + 1)) as typeof parsed;
