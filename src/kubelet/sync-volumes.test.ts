@@ -23,6 +23,7 @@ function harness(
   t: TestContext,
   failRefresh: { on: boolean },
   overLimit: { message?: string } = {},
+  failSetUp: { on: boolean } = { on: false },
 ) {
   const dir = mkdtempSync(join(tmpdir(), "kubelet-syncvol-"));
   t.after(() => {
@@ -32,7 +33,9 @@ function harness(
   const volumes: PodVolumes = {
     setUp: (pod) => {
       calls.push(`setUp ${pod.metadata.name ?? ""}`);
-      return Promise.resolve();
+      return failSetUp.on
+        ? Promise.reject(new Error('configmap "cfg" not found'))
+        : Promise.resolve();
     },
     refresh: (pod) => {
       calls.push(`refresh ${pod.metadata.name ?? ""}`);
@@ -97,6 +100,26 @@ test("PL-VOL-8 later syncs refresh volumes instead of setting them up again", as
   await h.sync(pod);
   await h.sync(pod);
   assert.deepEqual(h.calls, ["setUp web", "refresh web", "refresh web"]);
+});
+
+test("PL-VOL-2 volumes failing on the first start: FailedMount, no sandbox left, no IP", async (t) => {
+  // The first sandbox is made while the volumes are set up; their failure removes it again,
+  // so the pod looks as upstream shows it: ContainerCreating without a pod IP.
+  const failSetUp = { on: true };
+  const h = harness(t, { on: false }, {}, failSetUp);
+  const pod = await h.client.pods("default").create(basePod());
+  const r = await h.sync(pod);
+  assert.equal(r.ok, false);
+  assert.ok(h.recorder.lines().includes('FailedMount: configmap "cfg" not found'));
+  assert.deepEqual(h.runtime.allSandboxes(), []);
+  assert.deepEqual(h.runtime.allContainers(), []);
+  const st = h.client.pod("default", "web")?.status;
+  assert.equal(st?.podIP, undefined);
+  assert.equal(st?.containerStatuses?.[0]?.state?.waiting?.reason, "ContainerCreating");
+  // Once the volumes can be set up, the pod starts.
+  failSetUp.on = false;
+  assert.equal((await h.sync(pod)).ok, true);
+  assert.ok(h.runtime.allContainers().some((c) => c.state === "running"));
 });
 
 test("PL-VOL-8 a failed refresh is a FailedMount event but does not block the pod", async (t) => {

@@ -260,22 +260,37 @@ export class PodSyncer {
           .finally(() => this.#refreshing.delete(uid));
         this.#refreshing.set(uid, done);
       }
-    } else {
-      try {
-        await this.#o.volumes.setUp(pod, signal);
-        this.#volumesSetUp.add(uid);
-      } catch (err) {
-        if (signal.aborted) throw err;
-        const msg = err instanceof Error ? err.message : String(err);
-        this.#o.recorder.event(pod, undefined, "Warning", "FailedMount", msg);
-        const rs = await getRuntimePodStatus(this.#o.runtime, pod, { signal });
-        await this.#writeStatus(pod, rs, { startTime, isTerminating: false }, signal);
-        return { ok: false, isTerminal: false };
-      }
+    }
+    // The first set-up of the volumes; a failure reaches the caller as `FailedMount`.
+    const volumes =
+      refresh !== undefined && this.#volumesSetUp.has(uid)
+        ? undefined
+        : this.#o.volumes.setUp(pod, signal).then(
+            () => {
+              this.#volumesSetUp.add(uid);
+              return undefined;
+            },
+            (err: unknown) => {
+              if (signal.aborted) throw err;
+              return err instanceof Error ? err.message : String(err);
+            },
+          );
+    let rs = await getRuntimePodStatus(this.#o.runtime, pod, { signal });
+    // A pod's first sandbox is made while its volumes are set up (nothing of the pod runs
+    // yet). Otherwise, as upstream, nothing happens before the volumes are ready.
+    const isFirstStart = rs.sandboxes.length === 0 && rs.containers.length === 0;
+    const mountFailed = async (msg: string): Promise<SyncOutcome> => {
+      this.#o.recorder.event(pod, undefined, "Warning", "FailedMount", msg);
+      rs = await getRuntimePodStatus(this.#o.runtime, pod, { signal });
+      await this.#writeStatus(pod, rs, { startTime, isTerminating: false }, signal);
+      return { ok: false, isTerminal: false };
+    };
+    if (volumes !== undefined && !isFirstStart) {
+      const failed = await volumes;
+      if (failed !== undefined) return mountFailed(failed);
     }
 
     // Step 2: plan.
-    let rs = await getRuntimePodStatus(this.#o.runtime, pod, { signal });
     // Publish what the runtime shows before acting, as upstream SyncPod does: a crash is seen
     // as `Error` before the back-off decision, a blocking postStart as `ContainerCreating`.
     // Like upstream's status manager, the write does not hold up the actions: it runs beside
@@ -317,23 +332,50 @@ export class PodSyncer {
 
     // Step 5: sandbox.
     let sandboxId = plan.sandboxId;
-    if (plan.createSandbox) {
+    let sandboxFailure: { err: unknown } | undefined;
+    if (volumes !== undefined && isFirstStart) {
+      // Volumes first, as upstream reports them: a sandbox made meanwhile is removed again,
+      // so a pod whose volumes fail shows neither a sandbox nor an IP.
+      const [failed, made] = await Promise.all([
+        volumes,
+        plan.createSandbox
+          ? this.#createSandbox(pod, plan, signal).then(
+              (id) => ({ id }),
+              (err: unknown) => ({ err }),
+            )
+          : undefined,
+      ]);
+      if (failed !== undefined) {
+        await early;
+        if (made !== undefined && "id" in made) {
+          await this.#o.runtime.stopPodSandbox(made.id, { signal });
+          await this.#o.runtime.removePodSandbox(made.id, { signal });
+        }
+        return mountFailed(failed);
+      }
+      if (made !== undefined && "id" in made) sandboxId = made.id;
+      else sandboxFailure = made;
+    } else if (plan.createSandbox) {
       try {
         sandboxId = await this.#createSandbox(pod, plan, signal);
       } catch (err) {
-        if (signal.aborted) throw err;
-        const msg = err instanceof Error ? err.message : String(err);
-        this.#o.recorder.event(
-          pod,
-          undefined,
-          "Warning",
-          "FailedCreatePodSandBox",
-          `Failed to create pod sandbox: ${msg}`,
-        );
-        rs = await getRuntimePodStatus(this.#o.runtime, pod, { signal });
-        await writeStatus();
-        return { ok: false, isTerminal: false };
+        sandboxFailure = { err };
       }
+    }
+    if (sandboxFailure !== undefined) {
+      const { err } = sandboxFailure;
+      if (signal.aborted) throw err;
+      const msg = err instanceof Error ? err.message : String(err);
+      this.#o.recorder.event(
+        pod,
+        undefined,
+        "Warning",
+        "FailedCreatePodSandBox",
+        `Failed to create pod sandbox: ${msg}`,
+      );
+      rs = await getRuntimePodStatus(this.#o.runtime, pod, { signal });
+      await writeStatus();
+      return { ok: false, isTerminal: false };
     }
     if (sandboxId === undefined) {
       await early;
