@@ -9,6 +9,7 @@ import { EventEmitter, setMaxListeners } from "node:events";
 import { availableParallelism, loadavg } from "node:os";
 import { readFile, symlink } from "node:fs/promises";
 import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
 import { createInterface, type Interface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
@@ -421,20 +422,184 @@ function childCommitStamps(c: ServerChild): CommitStamps {
   };
 }
 
+/** One event a watcher received: the pod's name and resourceVersion, and when it arrived. */
+interface Received {
+  name: string;
+  rv: string;
+  at: number;
+}
+
+/** One watch stream of the benchmark. */
+interface Watcher {
+  /**
+   * Watches the default namespace's pods from `rv` until `signal` aborts. Calls `onReady`
+   * once the pod named `ready` has been seen, and `onEvent` for each later event.
+   */
+  run(
+    rv: string | undefined,
+    ready: string,
+    signal: AbortSignal,
+    onReady: () => void,
+    onEvent: () => void,
+  ): Promise<void>;
+  /** The events after the ready pod (once `run` has ended). */
+  received(): Received[];
+}
+
+/** A watch through the project's Client: each event is decoded before it is stamped. */
+function clientWatcher(client: Client): Watcher {
+  const mine: Received[] = [];
+  return {
+    received: () => mine,
+    run: async (rv, ready, signal, onReady, onEvent) => {
+      for await (const ev of client.pods("default").watch({
+        signal,
+        ...(rv === undefined ? {} : { resourceVersion: rv }),
+      })) {
+        const at = monoMs();
+        if (ev.type !== "ADDED") continue;
+        const meta = (ev.object as KubeObject).metadata;
+        const name = meta.name ?? "";
+        if (name === ready) {
+          onReady();
+          continue;
+        }
+        mine.push({ name, rv: meta.resourceVersion ?? "", at });
+        onEvent();
+      }
+    },
+  };
+}
+
 /**
- * Opens one pod watch per watcher client, creates `count` pods through `writer` at a steady
- * pace, and measures when each watcher sees each ADDED event.
+ * A watch on a bare TLS socket that stamps each read as it arrives and decodes nothing until
+ * the run is over: the delivery time of the server and the transport, without the client's
+ * HTTP, JSON and iterator work (which, with 100 watchers in one JS thread, queues each read
+ * behind the decoding of the reads before it). The bytes are decoded afterwards (HTTP chunked
+ * framing, one JSON event per line); an event's time is that of the read holding its last byte.
+ */
+function rawWatcher(hello: ChildHello): Watcher {
+  const reads: { at: number; buf: Buffer }[] = [];
+  let events: Received[] = [];
+  return {
+    received: () => events,
+    run: async (rv, ready, signal, onReady, onEvent) => {
+      const readyBytes = Buffer.from(`"name":"${ready}"`);
+      const sock = tlsConnect({ host: "127.0.0.1", port: hello.port, ca: hello.caPem });
+      const query = `watch=true${rv === undefined ? "" : `&resourceVersion=${rv}`}`;
+      sock.write(
+        `GET ${PODS_PATH}?${query} HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+          `Authorization: Bearer ${hello.token}\r\nAccept: application/json\r\n\r\n`,
+      );
+      let isReady = false;
+      let tail = Buffer.alloc(0);
+      let lastByte = 0;
+      await new Promise<void>((resolve, reject) => {
+        sock.on("data", (buf: Buffer) => {
+          const at = monoMs();
+          reads.push({ at, buf });
+          if (!isReady) {
+            const seen = Buffer.concat([tail, buf]);
+            if (seen.includes(readyBytes)) {
+              isReady = true;
+              onReady();
+            } else tail = seen.subarray(Math.max(0, seen.length - readyBytes.length));
+            lastByte = buf[buf.length - 1] ?? 0;
+            return;
+          }
+          // An event ends with "}\n" (newlines inside JSON strings are escaped).
+          let from = 0;
+          if (lastByte === 0x7d && buf[0] === 0x0a) {
+            onEvent();
+            from = 1;
+          }
+          for (let i = buf.indexOf("}\n", from); i >= 0; i = buf.indexOf("}\n", i + 2)) onEvent();
+          lastByte = buf[buf.length - 1] ?? 0;
+        });
+        sock.on("error", (err: Error) => {
+          if (signal.aborted) resolve();
+          else reject(err);
+        });
+        sock.on("close", () => {
+          resolve();
+        });
+        signal.addEventListener("abort", () => sock.destroy(), { once: true });
+      });
+      events = decodeWatchReads(reads, ready);
+    },
+  };
+}
+
+/** The ADDED events (after the ready pod) in a watch response read as `reads`. */
+function decodeWatchReads(reads: { at: number; buf: Buffer }[], ready: string): Received[] {
+  const all = Buffer.concat(reads.map((r) => r.buf));
+  // The read holding each byte offset: ends[k] is the offset just past reads[k].
+  const ends: number[] = [];
+  let off = 0;
+  for (const r of reads) ends.push((off += r.buf.length));
+  const atOffset = (o: number): number => {
+    let lo = 0;
+    let hi = ends.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((ends[mid] ?? 0) > o) hi = mid;
+      else lo = mid + 1;
+    }
+    return reads[lo]?.at ?? Number.NaN;
+  };
+  let pos = all.indexOf("\r\n\r\n") + 4;
+  // Chunked framing: "<hex size>\r\n<data>\r\n"; the body is the data, with its offsets.
+  const body: Buffer[] = [];
+  const bodyEnds: number[] = [];
+  while (pos > 3 && pos < all.length) {
+    const nl = all.indexOf("\r\n", pos);
+    if (nl < 0) break;
+    const size = parseInt(all.subarray(pos, nl).toString(), 16);
+    if (!(size > 0) || nl + 2 + size > all.length) break;
+    body.push(all.subarray(nl + 2, nl + 2 + size));
+    bodyEnds.push(nl + 2 + size);
+    pos = nl + 2 + size + 2;
+  }
+  const out: Received[] = [];
+  let pending = "";
+  let afterReady = false;
+  body.forEach((chunk, k) => {
+    pending += chunk.toString();
+    let nl: number;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      const ev = JSON.parse(line) as { type: string; object: KubeObject };
+      const name = ev.object.metadata.name ?? "";
+      if (name === ready) {
+        afterReady = true;
+        continue;
+      }
+      if (!afterReady || ev.type !== "ADDED") continue;
+      // The line ends in this chunk: its last byte arrived with the read holding the chunk's end.
+      out.push({
+        name,
+        rv: ev.object.metadata.resourceVersion ?? "",
+        at: atOffset((bodyEnds[k] ?? 1) - 1),
+      });
+    }
+  });
+  return out;
+}
+
+/**
+ * Opens one pod watch per watcher, creates `count` pods through `writer` at a steady pace, and
+ * measures when each watcher sees each ADDED event.
  */
 async function watchLatency(
   writer: Client,
-  watchers: readonly Client[],
+  watchers: readonly Watcher[],
   count: number,
   prefix: string,
   stamps: CommitStamps,
 ): Promise<WatchResult> {
   const sentAt = new Map<string, number>();
   const answeredAt = new Map<string, number>();
-  const received: { name: string; rv: string; at: number }[][] = watchers.map(() => []);
   const ctl = new AbortController();
   // One AbortSignal is shared by every watch stream; many listeners on it are expected.
   setMaxListeners(watchers.length + 10, ctl.signal);
@@ -460,25 +625,20 @@ async function watchLatency(
     const allDone = new Promise<void>((resolve) => {
       onDone = resolve;
     });
-    streams = watchers.map(async (client, i) => {
-      const mine = received[i] ?? [];
+    streams = watchers.map(async (w, i) => {
       let got = 0;
       try {
-        for await (const ev of client.pods("default").watch({
-          signal: ctl.signal,
-          ...(rv === undefined ? {} : { resourceVersion: rv }),
-        })) {
-          const at = monoMs();
-          if (ev.type !== "ADDED") continue;
-          const meta = (ev.object as KubeObject).metadata;
-          const name = meta.name ?? "";
-          if (name === ready) {
+        await w.run(
+          rv,
+          ready,
+          ctl.signal,
+          () => {
             if (++seenReady === watchers.length) onReady?.();
-            continue;
-          }
-          mine.push({ name, rv: meta.resourceVersion ?? "", at });
-          if (++got === count && ++done === watchers.length) onDone?.();
-        }
+          },
+          () => {
+            if (++got === count && ++done === watchers.length) onDone?.();
+          },
+        );
       } catch (err) {
         // A broken stream must not kill the run before its cleanup: its events count as missing.
         if (!ctl.signal.aborted) log(`watch ${i} ended with an error: ${String(err)}`);
@@ -520,8 +680,8 @@ async function watchLatency(
   const fromRequestMs: number[] = [];
   const fromResponseMs: number[] = [];
   let seen = 0;
-  for (const list of received) {
-    for (const { name, rv, at } of list) {
+  for (const w of watchers) {
+    for (const { name, rv, at } of w.received()) {
       const sent = sentAt.get(name);
       const answered = answeredAt.get(name);
       const committed = committedAt.get(rv);
@@ -594,13 +754,20 @@ async function benchWatch(): Promise<void> {
     };
     try {
       const writer = client();
-      const watchers = Array.from({ length: WATCHERS }, client);
-      return await watchLatency(writer, watchers, WATCH_PODS, "w", childCommitStamps(c));
+      const raw = Array.from({ length: WATCHERS }, () => rawWatcher(hello));
+      const r = await watchLatency(writer, raw, WATCH_PODS, "w", childCommitStamps(c));
+      log(`HTTPS watch, server alone, through the Client: ${WATCHERS} watchers, ${pace}`);
+      const viaClient = Array.from({ length: WATCHERS }, () => clientWatcher(client()));
+      const rc = await watchLatency(writer, viaClient, WATCH_PODS, "c", childCommitStamps(c));
+      return { r, rc };
     } finally {
       for (const t of transports) t.close();
     }
   });
-  pushWatchRows(b, "HTTPS, server alone in a child process", pace, child, true);
+  pushWatchRows(b, "HTTPS, server alone, TLS sockets stamped on read", pace, child.r, true);
+  // Info: the same server through the project's Client, whose 100 streams decode every event
+  // in this one JS thread before stamping it.
+  pushWatchRows(b, "HTTPS, server alone, through the Client", pace, child.rc, false);
   {
     const stack = await startStack();
     try {
@@ -609,7 +776,7 @@ async function benchWatch(): Promise<void> {
       log(`HTTPS watch, server in this process: ${WATCHERS} watchers, ${pace}`);
       const r = await watchLatency(
         writer.client,
-        conns.map((c) => c.client),
+        conns.map((c) => clientWatcher(c.client)),
         WATCH_PODS,
         "w",
         storeCommitStamps(stack.store),
@@ -627,7 +794,9 @@ async function benchWatch(): Promise<void> {
     const stack = await startStack();
     try {
       log(`in-process watch: ${WATCHERS} watchers, ${pace}`);
-      const watchers = Array.from({ length: WATCHERS }, () => stack.inProcessClient());
+      const watchers = Array.from({ length: WATCHERS }, () =>
+        clientWatcher(stack.inProcessClient()),
+      );
       const r = await watchLatency(
         stack.inProcessClient(),
         watchers,

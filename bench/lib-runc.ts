@@ -17,6 +17,8 @@ import { nowMs } from "./lib.js";
 
 /** Path of runc, as the runtime uses it. */
 export const RUNC = "/usr/sbin/runc";
+/** The standard CNI plugins, as the runtime uses them. */
+const CNI_BIN_DIR = "/usr/lib/cni";
 /** Image references inside the test image archives. */
 export const PAUSE_REF = "docker.io/library/pause:3.9";
 export const BUSYBOX_REF = "docker.io/library/busybox:1.28";
@@ -131,6 +133,7 @@ export class RuncBaseline {
   readonly #busyboxRootfs: string;
   readonly #made = new Set<string>();
   readonly #sidecars = new Map<string, string>();
+  readonly #networked = new Map<string, { netns: string; hostNetns: string }>();
 
   constructor(opts: { dir: string; pauseRootfs: string; busyboxRootfs: string }) {
     this.#dir = opts.dir;
@@ -279,8 +282,77 @@ export class RuncBaseline {
     return { id, pid: await this.#run(id, bundle) };
   }
 
-  /** `runc delete --force` of one container. */
+  /**
+   * A pause with its network, as a runtime makes a sandbox: `runc run -d` of the pause, then the
+   * CNI `loopback` and `bridge` (host-local IPAM) plugins run by hand, side by side, on its
+   * network namespace, from the network namespace `hostNetns` through nsenter (as the runtime
+   * under test runs them). Its own bridge and subnet (`prbase0`, 10.245.0.0/16).
+   */
+  async startSandboxWithNetwork(
+    name: string,
+    hostNetns: string,
+  ): Promise<{ id: string; pid: number }> {
+    const s = await this.startSandbox(name);
+    const netns = `/proc/${String(s.pid)}/ns/net`;
+    this.#networked.set(s.id, { netns, hostNetns });
+    await Promise.all([
+      this.#cni("ADD", "loopback", s.id, netns, "lo", hostNetns),
+      this.#cni("ADD", "bridge", s.id, netns, "eth0", hostNetns),
+    ]);
+    return s;
+  }
+
+  /** Runs one CNI plugin the way the CNI spec says: env for the command, config on stdin. */
+  async #cni(
+    command: "ADD" | "DEL",
+    plugin: "loopback" | "bridge",
+    id: string,
+    netns: string,
+    ifName: string,
+    hostNetns: string,
+  ): Promise<void> {
+    const conf =
+      plugin === "loopback"
+        ? { cniVersion: "1.0.0", name: "lo", type: "loopback" }
+        : {
+            cniVersion: "1.0.0",
+            name: "prbase",
+            type: "bridge",
+            bridge: "prbase0",
+            isGateway: true,
+            ipMasq: false,
+            hairpinMode: true,
+            ipam: {
+              type: "host-local",
+              ranges: [[{ subnet: "10.245.0.0/16", gateway: "10.245.0.1" }]],
+              routes: [{ dst: "0.0.0.0/0" }],
+              dataDir: join(this.#dir, "ipam"),
+            },
+          };
+    await sh(
+      "env",
+      [
+        `CNI_COMMAND=${command}`,
+        `CNI_CONTAINERID=${id}`,
+        `CNI_NETNS=${netns}`,
+        `CNI_IFNAME=${ifName}`,
+        `CNI_PATH=${CNI_BIN_DIR}`,
+        "nsenter",
+        `--net=${hostNetns}`,
+        "--",
+        join(CNI_BIN_DIR, plugin),
+      ],
+      { input: JSON.stringify(conf) },
+    );
+  }
+
+  /** `runc delete --force` of one container (after CNI DEL when it has a network). */
   async deleteForce(id: string): Promise<void> {
+    const net = this.#networked.get(id);
+    if (net !== undefined) {
+      await this.#cni("DEL", "bridge", id, net.netns, "eth0", net.hostNetns);
+      this.#networked.delete(id);
+    }
     await this.#runc(["delete", "--force", id]);
     this.#made.delete(id);
   }
