@@ -1,4 +1,4 @@
-/** util: clock, logger, back-off maths, abort helpers, tasks, keyed work queue. */
+/** util: clock, logger, back-off maths, abort helpers, tasks, keyed work queue, process spawner. */
 export { SystemClock, abortReason, isAbortError, type Clock } from "./clock.js";
 export { FakeClock } from "./fake-clock.js";
 export { StreamLogger, nullLogger, type Logger, type LogFields, type LogLevel } from "./logger.js";

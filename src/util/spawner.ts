@@ -169,6 +169,7 @@ def on_request(req):
     else:
         start(req)
 
+signal.signal(signal.SIGINT, signal.SIG_IGN)
 sel.register(0, selectors.EVENT_READ, ("stdin",))
 os.set_blocking(0, False)
 def on_event(key):
@@ -269,6 +270,9 @@ class Helper {
   constructor() {
     this.#child = spawn(PYTHON, ["-c", HELPER_PY, HELPER_MARK], {
       stdio: ["pipe", "pipe", "inherit"],
+      // Its own process group: a Ctrl-C meant for podrun must not end the helper while podrun
+      // shuts down. It exits when its stdin closes, i.e. when podrun is gone.
+      detached: true,
     });
     this.#child.on("error", (err) => {
       this.#fail(err);
