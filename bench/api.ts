@@ -853,7 +853,13 @@ interface ServerChild {
 }
 
 function spawnChild(args: string[]): ServerChild {
-  const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "inherit"], cwd: HERE });
+  // BENCH_CHILD_PROF=DIR writes a CPU profile of each server child there (node --cpu-prof).
+  const profDir = process.env["BENCH_CHILD_PROF"];
+  const prof = profDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profDir}`];
+  const child = spawn(process.execPath, [...prof, ...args], {
+    stdio: ["pipe", "pipe", "inherit"],
+    cwd: HERE,
+  });
   const lines = createInterface({ input: child.stdout });
   const queue: string[] = [];
   const waiting: ((line: string) => void)[] = [];
