@@ -275,6 +275,8 @@ export class PodSyncer {
               return err instanceof Error ? err.message : String(err);
             },
           );
+    // Awaited below on every path that gets that far; an abort must not go unhandled meanwhile.
+    void volumes?.catch(() => undefined);
     let rs = await getRuntimePodStatus(this.#o.runtime, pod, { signal });
     // A pod's first sandbox is made while its volumes are set up (nothing of the pod runs
     // yet). Otherwise, as upstream, nothing happens before the volumes are ready.

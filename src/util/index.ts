@@ -8,6 +8,7 @@ export { WorkQueue } from "./work-queue.js";
 export {
   Spawner,
   SpawnError,
+  SPAWN_HELPER_MARK,
   spawner,
   type ProcessResult,
   type SpawnOptions,

@@ -243,8 +243,7 @@ interface Pending {
   exited: boolean;
   /** A sync pipe was asked for and has not ended or been released. */
   syncOpen: boolean;
-  onSync: ((data: Buffer | "end") => void)[];
-  syncQueue: (Buffer | "end")[];
+  sync: SyncFeed;
   resolve: (r: ProcessResult) => void;
   reject: (err: Error) => void;
 }
@@ -254,10 +253,48 @@ const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
 );
 
 /** The helper's last argument, by which `ps` tells it from a stream helper. */
-export const HELPER_MARK = "podrun-spawner";
+export const SPAWN_HELPER_MARK = "podrun-spawner";
 
 /** The system's python3 (a version manager's shim on PATH would start slower). */
 const PYTHON = "/usr/bin/python3";
+
+/** What a child writes to its sync pipe, kept until a listener comes. */
+class SyncFeed {
+  readonly #listeners: ((data: Buffer | "end") => void)[] = [];
+  readonly #queue: (Buffer | "end")[] = [];
+
+  emit(d: Buffer | "end"): void {
+    if (this.#listeners.length === 0) this.#queue.push(d);
+    for (const l of this.#listeners) l(d);
+  }
+
+  listen(l: (data: Buffer | "end") => void): void {
+    this.#listeners.push(l);
+    for (const d of this.#queue.splice(0)) l(d);
+  }
+}
+
+/** SIGKILLs through `kill` when `signal` aborts, until `settled` settles. */
+function killOnAbort(
+  signal: AbortSignal | undefined,
+  kill: (sig: NodeJS.Signals) => void,
+  settled: Promise<unknown>,
+): void {
+  if (signal === undefined) return;
+  const onAbort = (): void => {
+    kill("SIGKILL");
+  };
+  if (signal.aborted) {
+    onAbort();
+    return;
+  }
+  signal.addEventListener("abort", onAbort, { once: true });
+  void settled
+    .finally(() => {
+      signal.removeEventListener("abort", onAbort);
+    })
+    .catch(() => undefined);
+}
 
 /** The helper process and the requests in flight through it. */
 class Helper {
@@ -268,7 +305,7 @@ class Helper {
   #dead: Error | undefined;
 
   constructor() {
-    this.#child = spawn(PYTHON, ["-c", HELPER_PY, HELPER_MARK], {
+    this.#child = spawn(PYTHON, ["-c", HELPER_PY, SPAWN_HELPER_MARK], {
       stdio: ["pipe", "pipe", "inherit"],
       // Its own process group: a Ctrl-C meant for podrun must not end the helper while podrun
       // shuts down. It exits when its stdin closes, i.e. when podrun is gone.
@@ -330,8 +367,7 @@ class Helper {
       p.reject(new SpawnError(p.file, m.code ?? "EIO", m.error));
     } else if (m.sync !== undefined || m.syncEnd === true) {
       const d: Buffer | "end" = m.syncEnd === true ? "end" : Buffer.from(m.sync ?? "", "base64");
-      if (p.onSync.length === 0) p.syncQueue.push(d);
-      for (const l of p.onSync) l(d);
+      p.sync.emit(d);
       if (d === "end") this.#syncClosed(m.id, p);
     } else if (m.exit !== undefined) {
       // A daemonizing child (conmon) exits before its sync pipe has spoken: the entry stays
@@ -361,8 +397,7 @@ class Helper {
       file,
       exited: false,
       syncOpen: opts.syncPipeEnv !== undefined,
-      onSync: [],
-      syncQueue: [],
+      sync: new SyncFeed(),
       resolve: () => undefined,
       reject: () => undefined,
     };
@@ -377,21 +412,7 @@ class Helper {
     const kill = (sig: NodeJS.Signals): void => {
       this.#send({ kill: id, sig: constants.signals[sig] });
     };
-    const signal = opts.signal;
-    if (signal !== undefined) {
-      const onAbort = (): void => {
-        kill("SIGKILL");
-      };
-      if (signal.aborted) onAbort();
-      else {
-        signal.addEventListener("abort", onAbort, { once: true });
-        void done
-          .finally(() => {
-            signal.removeEventListener("abort", onAbort);
-          })
-          .catch(() => undefined);
-      }
-    }
+    killOnAbort(opts.signal, kill, done);
     this.#send({
       id,
       file,
@@ -406,8 +427,7 @@ class Helper {
     return {
       done,
       onSync: (l) => {
-        entry.onSync.push(l);
-        for (const d of entry.syncQueue.splice(0)) l(d);
+        entry.sync.listen(l);
       },
       releaseSync: () => {
         if (!entry.syncOpen) return;
@@ -438,31 +458,13 @@ function startWithNode(file: string, args: readonly string[], opts: SpawnOptions
     ...(env === undefined ? {} : { env }),
     ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
   });
-  const signal = opts.signal;
-  if (signal !== undefined) {
-    const onAbort = (): void => {
-      child.kill("SIGKILL");
-    };
-    if (signal.aborted) onAbort();
-    else {
-      signal.addEventListener("abort", onAbort, { once: true });
-      child.once("close", () => {
-        signal.removeEventListener("abort", onAbort);
-      });
-    }
-  }
-  const syncListeners: ((d: Buffer | "end") => void)[] = [];
-  const syncQueue: (Buffer | "end")[] = [];
+  const feed = new SyncFeed();
   const sync = opts.syncPipeEnv === undefined ? undefined : (child.stdio[3] as Readable);
-  const emitSync = (d: Buffer | "end"): void => {
-    if (syncListeners.length === 0) syncQueue.push(d);
-    for (const l of syncListeners) l(d);
-  };
   sync?.on("data", (d: Buffer) => {
-    emitSync(d);
+    feed.emit(d);
   });
   sync?.on("close", () => {
-    emitSync("end");
+    feed.emit("end");
   });
   const done = new Promise<ProcessResult>((resolve, reject) => {
     const out: Buffer[] = [];
@@ -476,6 +478,13 @@ function startWithNode(file: string, args: readonly string[], opts: SpawnOptions
       resolve({ code, signal: sig, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
     });
   });
+  killOnAbort(
+    opts.signal,
+    (sig) => {
+      child.kill(sig);
+    },
+    done,
+  );
   if (opts.input !== undefined) {
     child.stdin?.on("error", () => undefined);
     child.stdin?.end(opts.input);
@@ -483,8 +492,7 @@ function startWithNode(file: string, args: readonly string[], opts: SpawnOptions
   return {
     done,
     onSync: (l) => {
-      syncListeners.push(l);
-      for (const d of syncQueue.splice(0)) l(d);
+      feed.listen(l);
     },
     releaseSync: () => {
       sync?.destroy();

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFile, readdir } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
+import { SPAWN_HELPER_MARK } from "../../src/util/index.js";
 import { startCluster, type Cluster } from "./harness.js";
 import { kubectlArgv, spawnOnPty } from "./pty.js";
 
@@ -139,7 +140,7 @@ describe("streams end cleanly when the client goes away", () => {
     return (
       all
         // The spawn helper lives as long as podrun; what it starts is podrun's like the rest.
-        .filter((p) => mine.has(p.pid) && p.argv.at(-1) !== "podrun-spawner")
+        .filter((p) => mine.has(p.pid) && p.argv.at(-1) !== SPAWN_HELPER_MARK)
         .map((p) => p.argv.join(" "))
         .filter((a) => /python3|runc .*\bexec\b|\bnc 127\.0\.0\.1/.test(a))
     );

@@ -1,5 +1,4 @@
 import { join } from "node:path";
-import { spawner, type ProcessResult } from "../../util/index.js";
 import { runCommand } from "../runc/exec.js";
 import { RuntimeError } from "../errors.js";
 import type { PortMapping } from "../types.js";
@@ -209,20 +208,12 @@ export class CniNetwork {
       CNI_IFNAME: ifName,
       CNI_PATH: this.#opts.binDir,
     };
-    let r: ProcessResult;
-    try {
-      r = await spawner.run(cmd, args, {
-        env,
-        input: JSON.stringify(conf),
-        ...(signal === undefined ? {} : { signal }),
-      });
-    } catch (e) {
-      throw new RuntimeError("Failed", `run cni plugin ${plugin}`, { cause: e });
-    }
-    signal?.throwIfAborted();
-    const code = r.code ?? -1;
-    const stdout = r.stdout.toString();
-    const stderr = r.stderr.toString();
+    const { code, stdout, stderr } = await runCommand(cmd, args, {
+      env,
+      input: JSON.stringify(conf),
+      check: false,
+      ...(signal === undefined ? {} : { signal }),
+    });
     if (code !== 0) {
       let msg = stdout.trim() || stderr.trim();
       try {
