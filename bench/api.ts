@@ -9,7 +9,6 @@ import { EventEmitter, setMaxListeners } from "node:events";
 import { availableParallelism, loadavg } from "node:os";
 import { readFile, symlink } from "node:fs/promises";
 import { join } from "node:path";
-import { connect as tlsConnect } from "node:tls";
 import { createInterface, type Interface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
@@ -35,6 +34,13 @@ import {
   type ResultRow,
   type Samples,
 } from "./lib.js";
+import {
+  monoMs,
+  PODS_PATH,
+  type Received,
+  type ServerAddress,
+  type Watcher,
+} from "./watch-streams.js";
 
 /** `--quick` shrinks every size (a smoke run of the harness, not a measurement). */
 const QUICK = process.argv.includes("--quick");
@@ -48,7 +54,6 @@ const WATCH_PODS = QUICK ? 50 : 1_000;
 /** Pace of the watch benchmark's creates: one every 20 ms (50/s, 5,000 events/s to 100 watchers). */
 const WATCH_INTERVAL_MS = 20;
 const TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io";
-const PODS_PATH = "/api/v1/namespaces/default/pods";
 const POD_KEY_LO = "/registry/core/pods/default/";
 const POD_KEY_HI = "/registry/core/pods/default0";
 const HERE = fileURLToPath(new URL(".", import.meta.url));
@@ -368,15 +373,6 @@ interface WatchResult {
   missing: number;
 }
 
-/**
- * CLOCK_MONOTONIC in ms. Unlike `performance.now()` (whose origin is this process's start), it
- * is the same clock in every process on this machine, so the server child's commit stamps and
- * this process's receive times can be subtracted.
- */
-function monoMs(): number {
-  return Number(process.hrtime.bigint()) / 1e6;
-}
-
 /** Commit times of the pods the watch benchmark creates, on the `monoMs` clock. */
 interface CommitStamps {
   /** Starts stamping ADDED events from now on; resolves once the stamping watch is set up. */
@@ -422,30 +418,6 @@ function childCommitStamps(c: ServerChild): CommitStamps {
   };
 }
 
-/** One event a watcher received: the pod's name and resourceVersion, and when it arrived. */
-interface Received {
-  name: string;
-  rv: string;
-  at: number;
-}
-
-/** One watch stream of the benchmark. */
-interface Watcher {
-  /**
-   * Watches the default namespace's pods from `rv` until `signal` aborts. Calls `onReady`
-   * once the pod named `ready` has been seen, and `onEvent` for each later event.
-   */
-  run(
-    rv: string | undefined,
-    ready: string,
-    signal: AbortSignal,
-    onReady: () => void,
-    onEvent: () => void,
-  ): Promise<void>;
-  /** The events after the ready pod (once `run` has ended). */
-  received(): Received[];
-}
-
 /** A watch through the project's Client: each event is decoded before it is stamped. */
 function clientWatcher(client: Client): Watcher {
   const mine: Received[] = [];
@@ -471,120 +443,92 @@ function clientWatcher(client: Client): Watcher {
   };
 }
 
-/**
- * A watch on a bare TLS socket that stamps each read as it arrives and decodes nothing until
- * the run is over: the delivery time of the server and the transport, without the client's
- * HTTP, JSON and iterator work (which, with 100 watchers in one JS thread, queues each read
- * behind the decoding of the reads before it). The bytes are decoded afterwards (HTTP chunked
- * framing, one JSON event per line); an event's time is that of the read holding its last byte.
- */
-function rawWatcher(hello: ChildHello): Watcher {
-  const reads: { at: number; buf: Buffer }[] = [];
-  let events: Received[] = [];
+/** A set of watch streams, started together; the benchmark stamps what each receives. */
+interface WatcherGroup {
+  readonly size: number;
+  /**
+   * Starts every watch from `rv`. `ready` resolves once each has seen the pod named
+   * `readyName`, `done` once each has seen `count` events after it, `ended` (after `signal`
+   * aborted and the streams closed) with what each received.
+   */
+  start(
+    rv: string | undefined,
+    readyName: string,
+    count: number,
+    signal: AbortSignal,
+  ): { ready: Promise<void>; done: Promise<void>; ended: Promise<Received[][]> };
+}
+
+/** Watchers that run in this process. */
+function localGroup(watchers: readonly Watcher[]): WatcherGroup {
   return {
-    received: () => events,
-    run: async (rv, ready, signal, onReady, onEvent) => {
-      const readyBytes = Buffer.from(`"name":"${ready}"`);
-      const sock = tlsConnect({ host: "127.0.0.1", port: hello.port, ca: hello.caPem });
-      const query = `watch=true${rv === undefined ? "" : `&resourceVersion=${rv}`}`;
-      sock.write(
-        `GET ${PODS_PATH}?${query} HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
-          `Authorization: Bearer ${hello.token}\r\nAccept: application/json\r\n\r\n`,
-      );
-      let isReady = false;
-      let tail = Buffer.alloc(0);
-      let lastByte = 0;
-      await new Promise<void>((resolve, reject) => {
-        sock.on("data", (buf: Buffer) => {
-          const at = monoMs();
-          reads.push({ at, buf });
-          if (!isReady) {
-            const seen = Buffer.concat([tail, buf]);
-            if (seen.includes(readyBytes)) {
-              isReady = true;
-              onReady();
-            } else tail = seen.subarray(Math.max(0, seen.length - readyBytes.length));
-            lastByte = buf[buf.length - 1] ?? 0;
-            return;
-          }
-          // An event ends with "}\n" (newlines inside JSON strings are escaped).
-          let from = 0;
-          if (lastByte === 0x7d && buf[0] === 0x0a) {
-            onEvent();
-            from = 1;
-          }
-          for (let i = buf.indexOf("}\n", from); i >= 0; i = buf.indexOf("}\n", i + 2)) onEvent();
-          lastByte = buf[buf.length - 1] ?? 0;
-        });
-        sock.on("error", (err: Error) => {
-          if (signal.aborted) resolve();
-          else reject(err);
-        });
-        sock.on("close", () => {
-          resolve();
-        });
-        signal.addEventListener("abort", () => sock.destroy(), { once: true });
+    size: watchers.length,
+    start: (rv, readyName, count, signal) => {
+      // One AbortSignal is shared by every watch stream; many listeners on it are expected.
+      setMaxListeners(watchers.length + 10, signal);
+      let seenReady = 0;
+      let finished = 0;
+      let onReady: () => void = () => undefined;
+      let onDone: () => void = () => undefined;
+      const ready = new Promise<void>((resolve) => (onReady = resolve));
+      const done = new Promise<void>((resolve) => (onDone = resolve));
+      const streams = watchers.map(async (w, i) => {
+        let got = 0;
+        try {
+          await w.run(
+            rv,
+            readyName,
+            signal,
+            () => {
+              if (++seenReady === watchers.length) onReady();
+            },
+            () => {
+              if (++got === count && ++finished === watchers.length) onDone();
+            },
+          );
+        } catch (err) {
+          // A broken stream must not end the run before its cleanup: its events count as missing.
+          if (!signal.aborted) log(`watch ${i} ended with an error: ${String(err)}`);
+        }
       });
-      events = decodeWatchReads(reads, ready);
+      const ended = Promise.all(streams).then(() => watchers.map((w) => w.received()));
+      return { ready, done, ended };
     },
   };
 }
 
-/** The ADDED events (after the ready pod) in a watch response read as `reads`. */
-function decodeWatchReads(reads: { at: number; buf: Buffer }[], ready: string): Received[] {
-  const all = Buffer.concat(reads.map((r) => r.buf));
-  // The read holding each byte offset: ends[k] is the offset just past reads[k].
-  const ends: number[] = [];
-  let off = 0;
-  for (const r of reads) ends.push((off += r.buf.length));
-  const atOffset = (o: number): number => {
-    let lo = 0;
-    let hi = ends.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((ends[mid] ?? 0) > o) hi = mid;
-      else lo = mid + 1;
-    }
-    return reads[lo]?.at ?? Number.NaN;
+/** `size` bare TLS watchers in a bench/watchers child process of their own (plain node). */
+function childGroup(bundle: string, hello: ChildHello, size: number): WatcherGroup {
+  return {
+    size,
+    start: (rv, readyName, count, signal) => {
+      const cfg = { ...hello, watchers: size, rv, ready: readyName, count };
+      const c = spawnChild([bundle, JSON.stringify(cfg)]);
+      const stop = (): void => {
+        c.child.stdin?.end("stop\n");
+      };
+      if (signal.aborted) stop();
+      else signal.addEventListener("abort", stop, { once: true });
+      let onReady: () => void = () => undefined;
+      let onDone: () => void = () => undefined;
+      const ready = new Promise<void>((resolve) => (onReady = resolve));
+      const done = new Promise<void>((resolve) => (onDone = resolve));
+      // The child's lines: "ready", "done" (unless events went missing), then after `stop`
+      // what each watcher received.
+      const ended = (async () => {
+        for (;;) {
+          const line = await c.next();
+          if (line === "ready") onReady();
+          else if (line === "done") onDone();
+          else {
+            const all = JSON.parse(line) as [string, string, number][][];
+            return all.map((events) => events.map(([name, rv, at]) => ({ name, rv, at })));
+          }
+        }
+      })();
+      return { ready, done, ended };
+    },
   };
-  let pos = all.indexOf("\r\n\r\n") + 4;
-  // Chunked framing: "<hex size>\r\n<data>\r\n"; the body is the data, with its offsets.
-  const body: Buffer[] = [];
-  const bodyEnds: number[] = [];
-  while (pos > 3 && pos < all.length) {
-    const nl = all.indexOf("\r\n", pos);
-    if (nl < 0) break;
-    const size = parseInt(all.subarray(pos, nl).toString(), 16);
-    if (!(size > 0) || nl + 2 + size > all.length) break;
-    body.push(all.subarray(nl + 2, nl + 2 + size));
-    bodyEnds.push(nl + 2 + size);
-    pos = nl + 2 + size + 2;
-  }
-  const out: Received[] = [];
-  let pending = "";
-  let afterReady = false;
-  body.forEach((chunk, k) => {
-    pending += chunk.toString();
-    let nl: number;
-    while ((nl = pending.indexOf("\n")) >= 0) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-      const ev = JSON.parse(line) as { type: string; object: KubeObject };
-      const name = ev.object.metadata.name ?? "";
-      if (name === ready) {
-        afterReady = true;
-        continue;
-      }
-      if (!afterReady || ev.type !== "ADDED") continue;
-      // The line ends in this chunk: its last byte arrived with the read holding the chunk's end.
-      out.push({
-        name,
-        rv: ev.object.metadata.resourceVersion ?? "",
-        at: atOffset((bodyEnds[k] ?? 1) - 1),
-      });
-    }
-  });
-  return out;
 }
 
 /**
@@ -593,7 +537,7 @@ function decodeWatchReads(reads: { at: number; buf: Buffer }[], ready: string): 
  */
 async function watchLatency(
   writer: Client,
-  watchers: readonly Watcher[],
+  group: WatcherGroup,
   count: number,
   prefix: string,
   stamps: CommitStamps,
@@ -601,11 +545,10 @@ async function watchLatency(
   const sentAt = new Map<string, number>();
   const answeredAt = new Map<string, number>();
   const ctl = new AbortController();
-  // One AbortSignal is shared by every watch stream; many listeners on it are expected.
-  setMaxListeners(watchers.length + 10, ctl.signal);
   await stamps.start(ctl.signal);
-  let streams: Promise<void>[] = [];
+  let run: ReturnType<WatcherGroup["start"]> | undefined;
   let complete = false;
+  let received: Received[][] = [];
   try {
     // Open the writer's connections first: TLS handshakes belong to no steady state.
     await Promise.all(
@@ -615,38 +558,10 @@ async function watchLatency(
     );
     const rv = (await writer.pods("default").list({ limit: 1 })).metadata.resourceVersion;
     const ready = `${prefix}-ready`;
-    let seenReady = 0;
-    let onReady: (() => void) | undefined;
-    const allReady = new Promise<void>((resolve) => {
-      onReady = resolve;
-    });
-    let done = 0;
-    let onDone: (() => void) | undefined;
-    const allDone = new Promise<void>((resolve) => {
-      onDone = resolve;
-    });
-    streams = watchers.map(async (w, i) => {
-      let got = 0;
-      try {
-        await w.run(
-          rv,
-          ready,
-          ctl.signal,
-          () => {
-            if (++seenReady === watchers.length) onReady?.();
-          },
-          () => {
-            if (++got === count && ++done === watchers.length) onDone?.();
-          },
-        );
-      } catch (err) {
-        // A broken stream must not kill the run before its cleanup: its events count as missing.
-        if (!ctl.signal.aborted) log(`watch ${i} ended with an error: ${String(err)}`);
-      }
-    });
+    run = group.start(rv, ready, count, ctl.signal);
     // Every watch is established once each has seen this pod.
     await writer.pods("default").create(makePod(ready));
-    await withTimeout(allReady, 30_000, "watchers did not all start");
+    await withTimeout(run.ready, 30_000, "watchers did not all start");
 
     const creates: Promise<unknown>[] = [];
     const start = monoMs();
@@ -666,22 +581,22 @@ async function watchLatency(
       );
     }
     await Promise.all(creates);
-    complete = await withTimeout(allDone, 30_000, "").then(
+    complete = await withTimeout(run.done, 30_000, "").then(
       () => true,
       () => false,
     );
   } finally {
     // Also on a throw: the streams and the stamping watch end, so the caller can clean up.
     ctl.abort();
-    await Promise.all(streams);
+    if (run !== undefined) received = await run.ended;
   }
   const committedAt = await stamps.finish();
   const fromCommitMs: number[] = [];
   const fromRequestMs: number[] = [];
   const fromResponseMs: number[] = [];
   let seen = 0;
-  for (const w of watchers) {
-    for (const { name, rv, at } of w.received()) {
+  for (const events of received) {
+    for (const { name, rv, at } of events) {
       const sent = sentAt.get(name);
       const answered = answeredAt.get(name);
       const committed = committedAt.get(rv);
@@ -692,7 +607,7 @@ async function watchLatency(
       fromResponseMs.push(at - answered);
     }
   }
-  const missing = count * watchers.length - seen;
+  const missing = count * group.size - seen;
   if (!complete) log(`watch: ${missing} events never arrived`);
   return { fromCommitMs, fromRequestMs, fromResponseMs, missing };
 }
@@ -740,7 +655,7 @@ async function benchWatch(): Promise<void> {
   const b = `3 watch, ${WATCHERS} watchers`;
   const pace = `${WATCH_PODS} creates @ ${1000 / WATCH_INTERVAL_MS}/s`;
   log(`HTTPS watch, server alone in a child process: ${WATCHERS} watchers, ${pace}`);
-  const child = await withServerChild(async (c, hello) => {
+  const child = await withServerChild(async (c, hello, bundleDir) => {
     const transports: HttpTransport[] = [];
     const client = (): Client => {
       const t = new HttpTransport({
@@ -754,10 +669,10 @@ async function benchWatch(): Promise<void> {
     };
     try {
       const writer = client();
-      const raw = Array.from({ length: WATCHERS }, () => rawWatcher(hello));
+      const raw = childGroup(await bundleEntry(bundleDir, "watchers"), hello, WATCHERS);
       const r = await watchLatency(writer, raw, WATCH_PODS, "w", childCommitStamps(c));
       log(`HTTPS watch, server alone, through the Client: ${WATCHERS} watchers, ${pace}`);
-      const viaClient = Array.from({ length: WATCHERS }, () => clientWatcher(client()));
+      const viaClient = localGroup(Array.from({ length: WATCHERS }, () => clientWatcher(client())));
       const rc = await watchLatency(writer, viaClient, WATCH_PODS, "c", childCommitStamps(c));
       return { r, rc };
     } finally {
@@ -776,7 +691,7 @@ async function benchWatch(): Promise<void> {
       log(`HTTPS watch, server in this process: ${WATCHERS} watchers, ${pace}`);
       const r = await watchLatency(
         writer.client,
-        conns.map((c) => clientWatcher(c.client)),
+        localGroup(conns.map((c) => clientWatcher(c.client))),
         WATCH_PODS,
         "w",
         storeCommitStamps(stack.store),
@@ -799,7 +714,7 @@ async function benchWatch(): Promise<void> {
       );
       const r = await watchLatency(
         stack.inProcessClient(),
-        watchers,
+        localGroup(watchers),
         WATCH_PODS,
         "w",
         storeCommitStamps(stack.store),
@@ -905,19 +820,16 @@ async function stopChild(c: ServerChild): Promise<void> {
 }
 
 /** The first line bench/api-server prints: where and how to reach it. */
-interface ChildHello {
-  port: number;
-  token: string;
-  caPem: string;
-}
+type ChildHello = ServerAddress;
 
 /**
  * Runs `fn` against bench/api-server alone in a child process on plain `node` (bundled, like
- * the built `dist/`), with its data in a new temp dir. The child is stopped and both temp dirs
- * are removed when `fn` returns or throws.
+ * the built `dist/`), with its data in a new temp dir. `fn` may bundle more children into the
+ * bundle directory. The child is stopped and both temp dirs are removed when `fn` returns or
+ * throws.
  */
 async function withServerChild<T>(
-  fn: (c: ServerChild, hello: ChildHello) => Promise<T>,
+  fn: (c: ServerChild, hello: ChildHello, bundleDir: string) => Promise<T>,
 ): Promise<T> {
   const bundleDir = await tempDir("podrun-bench-bundle-");
   try {
@@ -926,7 +838,7 @@ async function withServerChild<T>(
     try {
       const c = spawnChild([bundle, dataDir.path]);
       try {
-        return await fn(c, JSON.parse(await c.next()) as ChildHello);
+        return await fn(c, JSON.parse(await c.next()) as ChildHello, bundleDir.path);
       } finally {
         await stopChild(c);
       }
@@ -1015,9 +927,17 @@ async function measureServerRss(args: string[]): Promise<RssResult> {
  * child runs on plain `node` like the built `dist/` does, without the tsx loader's memory.
  */
 async function bundleServer(dir: string): Promise<string> {
-  const out = join(dir, "api-server.mjs");
+  const out = await bundleEntry(dir, "api-server");
+  // External packages resolve from the bundle's directory.
+  await symlink(join(HERE, "..", "node_modules"), join(dir, "node_modules"));
+  return out;
+}
+
+/** Bundles bench/`name`.ts into `dir` as `name`.mjs (packages stay external). */
+async function bundleEntry(dir: string, name: string): Promise<string> {
+  const out = join(dir, `${name}.mjs`);
   await build({
-    entryPoints: [join(HERE, "api-server.ts")],
+    entryPoints: [join(HERE, `${name}.ts`)],
     bundle: true,
     platform: "node",
     format: "esm",
@@ -1026,8 +946,6 @@ async function bundleServer(dir: string): Promise<string> {
     outfile: out,
     logLevel: "warning",
   });
-  // External packages resolve from the bundle's directory.
-  await symlink(join(HERE, "..", "node_modules"), join(dir, "node_modules"));
   return out;
 }
 

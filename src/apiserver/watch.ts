@@ -298,3 +298,24 @@ export function encodeWatchEvent(ev: WatchEvent): Uint8Array {
   }
   return bytes;
 }
+
+const chunkCache = new WeakMap<WatchEvent, Buffer>();
+
+/**
+ * One watch event framed as an HTTP/1.1 chunk (`<hex size>\r\n<line>\r\n`). The framing is
+ * the same for every watcher, so it is built once per event next to its encoding, and each
+ * watcher's connection gets one ready buffer to write.
+ */
+export function encodeWatchChunk(ev: WatchEvent): Buffer {
+  let chunk = chunkCache.get(ev);
+  if (chunk === undefined) {
+    const line = encodeWatchEvent(ev);
+    const head = `${line.length.toString(16)}\r\n`;
+    chunk = Buffer.allocUnsafe(head.length + line.length + 2);
+    chunk.write(head, 0, "latin1");
+    chunk.set(line, head.length);
+    chunk.write("\r\n", head.length + line.length, "latin1");
+    chunkCache.set(ev, chunk);
+  }
+  return chunk;
+}

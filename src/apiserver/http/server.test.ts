@@ -311,6 +311,34 @@ describe("HttpsApiServer", () => {
     handler.watchEvents = [];
   });
 
+  test("KA-WATCH-1 a watch that ends closes its chunked body, and the connection is reused", async () => {
+    handler.watchEvents = [
+      { type: "ADDED", object: { kind: "Pod", metadata: { name: "é" } } },
+      { type: "DELETED", object: { kind: "Pod", metadata: { name: "b" } } },
+    ];
+    handler.watchEndsAfterEvents = true;
+    try {
+      // The keep-alive agent has one socket: the second request can only be answered on it
+      // once the first response's body ended with its last chunk.
+      const first = await call("GET", "/api/v1/pods?watch=true");
+      const second = await call("GET", "/api/v1/pods?watch=true");
+      for (const r of [first, second]) {
+        assert.equal(r.status, 200);
+        assert.equal(r.headers["transfer-encoding"], "chunked");
+        assert.deepEqual(
+          r.text
+            .split("\n")
+            .filter((l) => l !== "")
+            .map((l) => JSON.parse(l) as unknown),
+          handler.watchEvents,
+        );
+      }
+    } finally {
+      handler.watchEndsAfterEvents = false;
+      handler.watchEvents = [];
+    }
+  });
+
   test("a watch that fails before its first event answers with the Status", async () => {
     handler.watchError = new ApiError("Expired", "too old resource version: 1 (5)");
     const r = await call("GET", "/api/v1/pods?watch=1&resourceVersion=1");

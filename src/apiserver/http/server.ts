@@ -1,5 +1,5 @@
 import { encodeJson } from "../objects.js";
-import { encodeWatchEvent } from "../watch.js";
+import { encodeWatchChunk, encodeWatchEvent } from "../watch.js";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { Duplex } from "node:stream";
@@ -186,6 +186,9 @@ export class HttpsApiServer {
       rejectUnauthorized: false,
       ALPNProtocols: ["http/1.1"],
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      // As Go's net/http does for the upstream API server: a watch event is one small write,
+      // and Nagle's algorithm may hold it back until the previous one is acknowledged.
+      noDelay: true,
     });
     this.#server.on("request", (req: IncomingMessage, res: ServerResponse) => {
       // Observed by #serve itself: every failure is turned into a response or a log line.
@@ -415,7 +418,14 @@ export class HttpsApiServer {
       for (;;) {
         const r = await next;
         if (r.done || signal.aborted) break;
-        if (!res.write(encodeWatchEvent(r.value))) await drained(res, signal);
+        // Straight to the connection: the chunk is framed once per event and shared by every
+        // watcher, and the bytes leave now instead of after every other watcher's turn.
+        const sock = res.socket;
+        const ok =
+          sock === null
+            ? res.write(encodeWatchEvent(r.value))
+            : sock.write(encodeWatchChunk(r.value));
+        if (!ok) await drained(sock ?? res, signal);
         next = it.next();
       }
     } catch (err) {
@@ -566,7 +576,7 @@ function writeJson(res: ServerResponse, status: number, body: unknown, contentTy
   res.end(bytes);
 }
 
-function drained(res: ServerResponse, signal: AbortSignal): Promise<void> {
+function drained(res: NodeJS.EventEmitter, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       res.off("drain", done);

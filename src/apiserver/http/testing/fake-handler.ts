@@ -3,13 +3,16 @@ import type { ApiHandler } from "../server.js";
 
 /**
  * An ApiHandler that records requests and answers with `respond` (default: echo the request as
- * JSON). Watches yield the queued `watchEvents`, then wait until the signal aborts.
+ * JSON). Watches yield the queued `watchEvents`, then wait until the signal aborts (or end at
+ * once with `watchEndsAfterEvents`, as a watch whose timeout passed).
  */
 export class FakeApiHandler implements ApiHandler {
   readonly requests: ApiRequest[] = [];
   respond: (req: ApiRequest) => Promise<ApiResponse> = (req) =>
     Promise.resolve({ status: 200, body: { echo: req } });
   watchEvents: WatchEvent[] = [];
+  /** End each watch after its events instead of waiting for the client to go. */
+  watchEndsAfterEvents = false;
   /** Thrown by `watch` before its first event, when set. */
   watchError: Error | undefined;
   /** Resolves when a watch's signal aborted (client disconnect). */
@@ -31,6 +34,7 @@ export class FakeApiHandler implements ApiHandler {
     this.requests.push(req);
     if (this.watchError !== undefined) throw this.watchError;
     for (const ev of this.watchEvents) yield ev;
+    if (this.watchEndsAfterEvents) return;
     await new Promise<void>((resolve) => {
       if (opts.signal.aborted) resolve();
       else
