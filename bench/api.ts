@@ -220,7 +220,7 @@ async function rawInserts(
     db.pragma("synchronous = FULL");
     db.exec(`
       CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL,
-        create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;
+        create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL);
       CREATE TABLE history (rev INTEGER PRIMARY KEY, type TEXT NOT NULL,
         key TEXT NOT NULL, value TEXT NOT NULL, prev TEXT);
     `);

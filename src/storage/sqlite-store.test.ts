@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import Database from "better-sqlite3";
 import { isExpired } from "../api/index.js";
 import { SqliteStore } from "./sqlite-store.js";
 import { storeSuite } from "./testing/store-suite.js";
@@ -17,6 +18,71 @@ storeSuite("SqliteStore", (opts) => {
       return Promise.resolve();
     },
   });
+});
+
+test("SqliteStore rewrites a kv table of an earlier version (WITHOUT ROWID), rows kept", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "podrun-store-"));
+  try {
+    const path = join(dir, "state.db");
+    const a = new SqliteStore(path);
+    await a.create("/r/a", { v: 1 });
+    await a.create("/r/b", { v: 2 });
+    await a.update("/r/a", { v: 3 }, 0);
+    await a.close();
+    // What earlier versions made: the same columns in a WITHOUT ROWID table.
+    const old = new Database(path);
+    old.exec(`
+      CREATE TABLE kv_old (key TEXT PRIMARY KEY, value TEXT NOT NULL,
+        create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;
+      INSERT INTO kv_old SELECT * FROM kv;
+      DROP TABLE kv;
+      ALTER TABLE kv_old RENAME TO kv;
+    `);
+    old.close();
+    const kvSql = (): string => {
+      const db = new Database(path, { readonly: true });
+      try {
+        return (
+          db.prepare("SELECT sql FROM sqlite_master WHERE name = 'kv'").get() as { sql: string }
+        ).sql;
+      } finally {
+        db.close();
+      }
+    };
+    assert.match(kvSql(), /WITHOUT ROWID/);
+
+    const b = new SqliteStore(path);
+    try {
+      assert.deepEqual(
+        (await b.list("/r/")).items.map((i) => [i.key, i.value, i.createRevision, i.modRevision]),
+        [
+          ["/r/a", { v: 3 }, 1, 3],
+          ["/r/b", { v: 2 }, 2, 2],
+        ],
+      );
+      await b.update("/r/b", { v: 4 }, 2);
+      await b.create("/r/c", { v: 5 });
+      await b.delete("/r/a");
+      await assert.rejects(b.create("/r/c", {}), /exists/i);
+    } finally {
+      await b.close();
+    }
+    assert.doesNotMatch(kvSql(), /WITHOUT ROWID/);
+    const c = new SqliteStore(path);
+    try {
+      assert.deepEqual(
+        (await c.list("/r/")).items.map((i) => [i.key, i.value, i.modRevision]),
+        [
+          ["/r/b", { v: 4 }, 4],
+          ["/r/c", { v: 5 }, 5],
+        ],
+      );
+    } finally {
+      await c.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("SqliteStore keeps values, revision and watch history across reopen", async () => {
