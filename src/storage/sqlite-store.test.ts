@@ -20,15 +20,20 @@ storeSuite("SqliteStore", (opts) => {
   });
 });
 
+/** A store at `path` holding /r/a (revisions 1 and 3) and /r/b (revision 2), open. */
+async function seeded(path: string): Promise<SqliteStore> {
+  const s = new SqliteStore(path);
+  await s.create("/r/a", { v: 1 });
+  await s.create("/r/b", { v: 2 });
+  await s.update("/r/a", { v: 3 }, 0);
+  return s;
+}
+
 test("SqliteStore rewrites a kv table of an earlier version (WITHOUT ROWID), rows kept", async () => {
   const dir = mkdtempSync(join(tmpdir(), "podrun-store-"));
   try {
     const path = join(dir, "state.db");
-    const a = new SqliteStore(path);
-    await a.create("/r/a", { v: 1 });
-    await a.create("/r/b", { v: 2 });
-    await a.update("/r/a", { v: 3 }, 0);
-    await a.close();
+    await (await seeded(path)).close();
     // What earlier versions made: the same columns in a WITHOUT ROWID table.
     const old = new Database(path);
     old.exec(`
@@ -89,10 +94,7 @@ test("SqliteStore keeps values, revision and watch history across reopen", async
   const dir = mkdtempSync(join(tmpdir(), "podrun-store-"));
   try {
     const path = join(dir, "state.db");
-    const a = new SqliteStore(path);
-    await a.create("/r/a", { v: 1 });
-    await a.create("/r/b", { v: 2 });
-    await a.update("/r/a", { v: 3 }, 0);
+    const a = await seeded(path);
     await a.delete("/r/b");
     await a.close();
 
