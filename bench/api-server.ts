@@ -16,13 +16,9 @@
  */
 import { createInterface } from "node:readline";
 import { startStack } from "./lib.js";
+import { monoMs } from "./watch-streams.js";
 
 const POD_PREFIX = "/registry/core/pods/default/";
-
-/** CLOCK_MONOTONIC in ms: the same clock in every process on this machine. */
-function monoMs(): number {
-  return Number(process.hrtime.bigint()) / 1e6;
-}
 
 async function main(): Promise<void> {
   const dataDir = process.argv[2];

@@ -5,7 +5,7 @@
  * Usage: `node --import tsx bench/api.ts [list] [create] [watch] [rss]` (all when none given).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { EventEmitter, setMaxListeners } from "node:events";
+import { EventEmitter } from "node:events";
 import { availableParallelism, loadavg } from "node:os";
 import { readFile, symlink } from "node:fs/promises";
 import { join } from "node:path";
@@ -37,6 +37,7 @@ import {
 import {
   monoMs,
   PODS_PATH,
+  runWatchers,
   type Received,
   type ServerAddress,
   type Watcher,
@@ -464,34 +465,22 @@ function localGroup(watchers: readonly Watcher[]): WatcherGroup {
   return {
     size: watchers.length,
     start: (rv, readyName, count, signal) => {
-      // One AbortSignal is shared by every watch stream; many listeners on it are expected.
-      setMaxListeners(watchers.length + 10, signal);
-      let seenReady = 0;
-      let finished = 0;
-      let onReady: () => void = () => undefined;
-      let onDone: () => void = () => undefined;
-      const ready = new Promise<void>((resolve) => (onReady = resolve));
-      const done = new Promise<void>((resolve) => (onDone = resolve));
-      const streams = watchers.map(async (w, i) => {
-        let got = 0;
-        try {
-          await w.run(
-            rv,
-            readyName,
-            signal,
-            () => {
-              if (++seenReady === watchers.length) onReady();
-            },
-            () => {
-              if (++got === count && ++finished === watchers.length) onDone();
-            },
-          );
-        } catch (err) {
-          // A broken stream must not end the run before its cleanup: its events count as missing.
-          if (!signal.aborted) log(`watch ${i} ended with an error: ${String(err)}`);
-        }
-      });
-      const ended = Promise.all(streams).then(() => watchers.map((w) => w.received()));
+      let onAllReady: () => void = () => undefined;
+      let onAllDone: () => void = () => undefined;
+      const ready = new Promise<void>((resolve) => (onAllReady = resolve));
+      const done = new Promise<void>((resolve) => (onAllDone = resolve));
+      const ended = runWatchers(watchers, {
+        rv,
+        ready: readyName,
+        count,
+        signal,
+        onAllReady,
+        onAllDone,
+        // A broken stream must not end the run before its cleanup: its events count as missing.
+        onError: (i, err) => {
+          log(`watch ${i} ended with an error: ${String(err)}`);
+        },
+      }).then(() => watchers.map((w) => w.received()));
       return { ready, done, ended };
     },
   };

@@ -3,6 +3,7 @@
  * bare TLS socket that stamps each read on arrival. Shared by bench/api.ts and the
  * bench/watchers.ts child.
  */
+import { setMaxListeners } from "node:events";
 import { connect as tlsConnect } from "node:tls";
 import type { KubeObject } from "../src/api/index.js";
 
@@ -46,6 +47,50 @@ export interface Watcher {
   ): Promise<void>;
   /** The events after the ready pod (once `run` has ended). */
   received(): Received[];
+}
+
+/** What `runWatchers` runs and whom it tells. */
+export interface WatchRun {
+  rv: string | undefined;
+  /** The pod whose event marks a watch as established. */
+  ready: string;
+  /** Events each watcher is to see after the ready pod. */
+  count: number;
+  signal: AbortSignal;
+  /** Once every watcher has seen the ready pod. */
+  onAllReady: () => void;
+  /** Once every watcher has seen `count` events after it. */
+  onAllDone: () => void;
+  /** A stream that failed (before `signal` aborted); its events count as missing. */
+  onError: (index: number, err: unknown) => void;
+}
+
+/** Runs every watcher until `signal` aborts; a broken stream does not end the others. */
+export async function runWatchers(watchers: readonly Watcher[], run: WatchRun): Promise<void> {
+  // One AbortSignal is shared by every watch stream; many listeners on it are expected.
+  setMaxListeners(watchers.length + 10, run.signal);
+  let ready = 0;
+  let done = 0;
+  await Promise.all(
+    watchers.map(async (w, i) => {
+      let got = 0;
+      try {
+        await w.run(
+          run.rv,
+          run.ready,
+          run.signal,
+          () => {
+            if (++ready === watchers.length) run.onAllReady();
+          },
+          () => {
+            if (++got === run.count && ++done === watchers.length) run.onAllDone();
+          },
+        );
+      } catch (err) {
+        if (!run.signal.aborted) run.onError(i, err);
+      }
+    }),
+  );
 }
 
 /**

@@ -10,9 +10,8 @@
  * and prints one JSON line: what each watcher received (`[[name, rv, at], …]` per watcher,
  * `at` on the CLOCK_MONOTONIC clock in ms). Then it exits.
  */
-import { setMaxListeners } from "node:events";
 import { createInterface } from "node:readline";
-import { rawWatcher, type ServerAddress } from "./watch-streams.js";
+import { rawWatcher, runWatchers, type ServerAddress } from "./watch-streams.js";
 
 interface Config extends ServerAddress {
   watchers: number;
@@ -31,34 +30,20 @@ async function main(): Promise<void> {
   lines.on("close", () => {
     stop.abort();
   });
-  // Every watch listens on the one stop signal.
-  setMaxListeners(cfg.watchers + 10, stop.signal);
   // Room for the run's bytes: about 2.3 KiB per pod event, with headroom.
   const expectBytes = (cfg.count + 64) * 4096;
   const watchers = Array.from({ length: cfg.watchers }, () => rawWatcher(cfg, expectBytes));
-  let ready = 0;
-  let done = 0;
-  await Promise.all(
-    watchers.map(async (w, i) => {
-      let got = 0;
-      try {
-        await w.run(
-          cfg.rv,
-          cfg.ready,
-          stop.signal,
-          () => {
-            if (++ready === cfg.watchers) process.stdout.write("ready\n");
-          },
-          () => {
-            if (++got === cfg.count && ++done === cfg.watchers) process.stdout.write("done\n");
-          },
-        );
-      } catch (err) {
-        // A broken stream's events count as missing; the others still report.
-        if (!stop.signal.aborted) console.error(`watchers: watch ${i} failed: ${String(err)}`);
-      }
-    }),
-  );
+  await runWatchers(watchers, {
+    rv: cfg.rv,
+    ready: cfg.ready,
+    count: cfg.count,
+    signal: stop.signal,
+    onAllReady: () => process.stdout.write("ready\n"),
+    onAllDone: () => process.stdout.write("done\n"),
+    onError: (i, err) => {
+      console.error(`watchers: watch ${i} failed: ${String(err)}`);
+    },
+  });
   lines.close();
   const received = watchers.map((w) => w.received().map((e) => [e.name, e.rv, e.at]));
   // Stdout is a pipe (written asynchronously): exit only once the long line is out.

@@ -283,39 +283,43 @@ export function sharedEvent(type: WatchEvent["type"], obj: KubeObject): WatchEve
   return (byType[type] ??= { type, object: obj });
 }
 
-const encoder = new TextEncoder();
-const encodedCache = new WeakMap<WatchEvent, Uint8Array>();
-
-/**
- * One watch event as a newline-terminated JSON line (KA-WATCH-1). Encodings are cached per
- * event object: the same event delivered to many watchers is serialized once.
- */
-export function encodeWatchEvent(ev: WatchEvent): Uint8Array {
-  let bytes = encodedCache.get(ev);
-  if (bytes === undefined) {
-    bytes = encoder.encode(JSON.stringify(ev) + "\n");
-    encodedCache.set(ev, bytes);
-  }
-  return bytes;
+/** An event's encoding: its HTTP/1.1 chunk, and the JSON line inside it (a view, no copy). */
+interface Encoded {
+  chunk: Buffer;
+  line: Buffer;
 }
 
-const chunkCache = new WeakMap<WatchEvent, Buffer>();
+const encodedCache = new WeakMap<WatchEvent, Encoded>();
+
+/**
+ * Encodes `ev` once per event object, so that the same event delivered to many watchers is
+ * serialized and framed once.
+ */
+function encoded(ev: WatchEvent): Encoded {
+  let e = encodedCache.get(ev);
+  if (e === undefined) {
+    const json = JSON.stringify(ev);
+    const size = Buffer.byteLength(json) + 1;
+    const head = `${size.toString(16)}\r\n`;
+    const chunk = Buffer.allocUnsafe(head.length + size + 2);
+    chunk.write(head, 0, "latin1");
+    chunk.write(json, head.length, "utf8");
+    chunk.write("\n\r\n", head.length + size - 1, "latin1");
+    e = { chunk, line: chunk.subarray(head.length, head.length + size) };
+    encodedCache.set(ev, e);
+  }
+  return e;
+}
+
+/** One watch event as a newline-terminated JSON line (KA-WATCH-1). */
+export function encodeWatchEvent(ev: WatchEvent): Uint8Array {
+  return encoded(ev).line;
+}
 
 /**
  * One watch event framed as an HTTP/1.1 chunk (`<hex size>\r\n<line>\r\n`). The framing is
- * the same for every watcher, so it is built once per event next to its encoding, and each
- * watcher's connection gets one ready buffer to write.
+ * the same for every watcher, so each watcher's connection gets one ready buffer to write.
  */
 export function encodeWatchChunk(ev: WatchEvent): Buffer {
-  let chunk = chunkCache.get(ev);
-  if (chunk === undefined) {
-    const line = encodeWatchEvent(ev);
-    const head = `${line.length.toString(16)}\r\n`;
-    chunk = Buffer.allocUnsafe(head.length + line.length + 2);
-    chunk.write(head, 0, "latin1");
-    chunk.set(line, head.length);
-    chunk.write("\r\n", head.length + line.length, "latin1");
-    chunkCache.set(ev, chunk);
-  }
-  return chunk;
+  return encoded(ev).chunk;
 }

@@ -552,7 +552,7 @@ function migrateKvToRowid(db: Database.Database): void {
     db.exec(`
       CREATE TABLE kv_rowid ${KV_COLUMNS};
       INSERT INTO kv_rowid (key, value, create_rev, mod_rev)
-        SELECT key, value, create_rev, mod_rev FROM kv ORDER BY key;
+        SELECT key, value, create_rev, mod_rev FROM kv;
       DROP TABLE kv;
       ALTER TABLE kv_rowid RENAME TO kv;
     `);

@@ -576,14 +576,14 @@ function writeJson(res: ServerResponse, status: number, body: unknown, contentTy
   res.end(bytes);
 }
 
-function drained(res: NodeJS.EventEmitter, signal: AbortSignal): Promise<void> {
+function drained(stream: NodeJS.EventEmitter, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
-      res.off("drain", done);
+      stream.off("drain", done);
       signal.removeEventListener("abort", done);
       resolve();
     };
-    res.on("drain", done);
+    stream.on("drain", done);
     signal.addEventListener("abort", done, { once: true });
   });
 }
